@@ -1,7 +1,7 @@
 // The read side of a reference index, as the matcher sees it.
 //
 // Implementations: MemoryIndex (in memory, for tests and small catalogs) and
-// the on-disk segmented index (store/index_store.h), which hands out
+// the on-disk segmented index (index/index_store.h), which hands out
 // immutable snapshots implementing this interface.
 //
 // Thread safety: every const method may be called from many threads at once.
