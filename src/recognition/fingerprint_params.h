@@ -1,0 +1,59 @@
+// Parameters of the audio fingerprinting algorithm.
+//
+// Everything that changes what is stored in an index (spectrogram, peak
+// picking on the reference side, hash layout, peak map) is frozen per
+// algorithm version: an index records the version it was built with and
+// refuses to be queried by another (see kAlgorithmVersion). Query-side knobs
+// (query peak density, search ranges, thresholds) may change between releases
+// without a rebuild because they only affect how an index is searched.
+#pragma once
+
+#include <cstdint>
+
+namespace earshot::recognition {
+
+// Bump whenever a reference-side parameter below, the hash layout or the peak
+// map encoding changes. Stored in every index segment and manifest.
+inline constexpr uint32_t kAlgorithmVersion = 1;
+
+struct FingerprintParams {
+  // --- Spectrogram (reference and query) ---
+  int sample_rate = 8000;  // Hz; input PCM must be mono at this rate
+  int fft_size = 1024;     // samples per analysis window (Hann)
+  int hop = 128;           // samples between frames: 16 ms at 8 kHz
+  float min_hz = 130.0f;   // lowest frequency a peak may have
+  float max_hz = 3900.0f;  // highest frequency a peak may have
+
+  // --- Peak picking ---
+  int peak_freq_radius = 3;  // bins: a peak is the maximum of +-radius bins...
+  int peak_time_radius = 4;  // frames: ...and +-radius frames around it
+  int bands = 4;             // log-spaced frequency bands with their own quota
+  int block_frames = 32;     // frames per quota block (0.512 s)
+  // Peaks kept per band per block on the reference side: all of them go into
+  // the peak map (verification), the most prominent into hashes (retrieval).
+  int reference_peaks_per_band = 4;
+  int reference_hash_peaks_per_band = 3;
+
+  // --- Hashing (landmark pairs) ---
+  int pair_min_dt = 2;       // frames between anchor and target peak
+  int pair_max_dt = 60;      // (about 0.96 s)
+  float pair_max_octaves = 1.0f;  // |log2(f_target / f_anchor)| at most
+  int reference_fanout = 5;  // targets paired with each reference anchor
+
+  // Frames per second of the spectrogram.
+  double frames_per_second() const { return static_cast<double>(sample_rate) / hop; }
+  double hop_seconds() const { return static_cast<double>(hop) / sample_rate; }
+};
+
+// Query-side knobs: how hard a query searches. Changing them needs no rebuild.
+struct QueryParams {
+  int query_peaks_per_band = 8;   // query peak density (per band per block)
+  int retrieval_peaks_per_band = 3;  // of those, the most prominent used to form pairs
+  int query_fanout = 5;           // targets paired with each query anchor
+  double max_tempo_change = 0.06; // search time-scale factors 1 +- this
+  double max_pitch_change = 0.05; // search frequency factors 1 +- this
+  int candidates = 8;             // (track, offset) candidates verified per query
+  double min_score = 8.0;         // matches scoring below this are "no match" (calibrated on negatives)
+};
+
+}  // namespace earshot::recognition

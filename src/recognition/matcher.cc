@@ -1,0 +1,315 @@
+#include "recognition/matcher.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "recognition/fingerprinter.h"
+#include "recognition/hasher.h"
+
+namespace earshot::recognition {
+
+namespace {
+
+constexpr int kOffsetBinShift = 5;  // stage-1 offset bins of 32 frames (about 0.5 s)
+constexpr double kScaleStep = 0.0025;
+constexpr float kPitchStepUnits = 0.5f;
+constexpr int kMaxUnits = 256;  // peak-map rows (units above min_hz)
+
+int64_t OffsetBin(int32_t d) { return static_cast<int64_t>(d) >> kOffsetBinShift; }
+
+// Offset bins are biased to be non-negative inside a key.
+constexpr int64_t kBinBias = int64_t{1} << 30;
+uint64_t BinKey(TrackId track, int64_t bin) {
+  return (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
+}
+
+// Counts of votes per key: open addressing with linear probing, grown to
+// keep the load factor under 1/2 (it holds one slot per distinct key, at most
+// the number of offset bins in the catalog, however many votes arrive).
+class VoteCounter {
+ public:
+  VoteCounter() { Resize(4096); }
+  void Add(uint64_t key) {
+    size_t i = Slot(key);
+    while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & mask_;
+    if (keys_[i] == kEmpty) {
+      keys_[i] = key;
+      if (++used_ * 2 > keys_.size()) {
+        Grow();
+        i = Slot(key);
+        while (keys_[i] != key) i = (i + 1) & mask_;
+      }
+    }
+    ++counts_[i];
+  }
+  uint32_t Get(uint64_t key) const {
+    size_t i = Slot(key);
+    while (keys_[i] != kEmpty) {
+      if (keys_[i] == key) return counts_[i];
+      i = (i + 1) & mask_;
+    }
+    return 0;
+  }
+  template <class F>
+  void ForEach(F&& f) const {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (keys_[i] != kEmpty) f(keys_[i], counts_[i]);
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  size_t Slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 24) & mask_; }
+  void Resize(size_t size) {
+    keys_.assign(size, kEmpty);
+    counts_.assign(size, 0);
+    mask_ = size - 1;
+    used_ = 0;
+  }
+  void Grow() {
+    std::vector<uint64_t> old_keys = std::move(keys_);
+    std::vector<uint32_t> old_counts = std::move(counts_);
+    Resize(old_keys.size() * 2);
+    for (size_t j = 0; j < old_keys.size(); ++j) {
+      if (old_keys[j] == kEmpty) continue;
+      size_t i = Slot(old_keys[j]);
+      while (keys_[i] != kEmpty) i = (i + 1) & mask_;
+      keys_[i] = old_keys[j];
+      counts_[i] = old_counts[j];
+      ++used_;
+    }
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> counts_;
+  size_t mask_ = 0;
+  size_t used_ = 0;
+};
+
+}  // namespace
+
+Matcher::Matcher(const IndexReader& index, const FingerprintParams& params,
+                 const QueryParams& query)
+    : index_(index), params_(params), query_(query) {}
+
+std::vector<MatchResult> Matcher::Match(std::span<const Peak> peaks, size_t max_results,
+                                        MatchStats* stats) const {
+  MatchStats local;
+  std::vector<Vote> votes;
+  std::vector<HashKey> keys;
+  std::vector<Posting> postings;
+  // Retrieval uses the most prominent peaks only; verification uses them all.
+  std::vector<Peak> retrieval;
+  retrieval.reserve(peaks.size());
+  for (const Peak& p : peaks) {
+    if (p.rank < query_.retrieval_peaks_per_band) retrieval.push_back(p);
+  }
+  ForEachPair(std::span<const Peak>(retrieval), query_.query_fanout, params_, [&](size_t i, size_t j) {
+    ++local.pairs;
+    keys.clear();
+    ExpandQueryPair(retrieval[i], retrieval[j], query_, params_, keys);
+    for (HashKey key : keys) {
+      postings.clear();
+      index_.Lookup(key, postings);
+      ++local.lookups;
+      local.postings += postings.size();
+      for (const Posting& p : postings) {
+        votes.push_back({p.track, static_cast<int32_t>(retrieval[i].frame), static_cast<int32_t>(p.time)});
+      }
+    }
+  });
+
+  // Count votes per (track, offset bin) in a flat open-addressing table; a
+  // candidate's strength is its bin plus the better neighbour (a tempo
+  // change spreads votes over two bins).
+  VoteCounter counter;
+  for (const Vote& v : votes) counter.Add(BinKey(v.track, OffsetBin(v.ref_frame - v.query_frame)));
+  struct Candidate {
+    TrackId track;
+    int64_t bin;
+    uint32_t strength;
+  };
+  std::vector<Candidate> candidates;
+  counter.ForEach([&](uint64_t key, uint32_t count) {
+    const TrackId track = static_cast<TrackId>(key >> 32);
+    const int64_t bin = static_cast<int64_t>(key & 0xffffffffu) - kBinBias;
+    const uint32_t neighbour = std::max(counter.Get(BinKey(track, bin - 1)), counter.Get(BinKey(track, bin + 1)));
+    if (count + neighbour >= 3) candidates.push_back({track, bin, count + neighbour});
+  });
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.strength != b.strength) return a.strength > b.strength;
+    return a.track != b.track ? a.track < b.track : a.bin < b.bin;
+  });
+  // Keep the best bin per track region: skip candidates adjacent to a better one.
+  std::vector<Candidate> chosen;
+  for (const Candidate& c : candidates) {
+    if (chosen.size() >= static_cast<size_t>(query_.candidates)) break;
+    const bool near_better = std::any_of(chosen.begin(), chosen.end(), [&](const Candidate& o) {
+      return o.track == c.track && std::abs(o.bin - c.bin) <= 2;
+    });
+    if (!near_better) chosen.push_back(c);
+  }
+  // Gather each chosen candidate's votes (its bin +-2).
+  std::vector<std::vector<Vote>> chosen_votes(chosen.size());
+  for (const Vote& v : votes) {
+    const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
+    for (size_t k = 0; k < chosen.size(); ++k) {
+      if (chosen[k].track == v.track && std::abs(chosen[k].bin - bin) <= 2) chosen_votes[k].push_back(v);
+    }
+  }
+
+  std::vector<MatchResult> results;
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    ++local.candidates;
+    MatchResult r = VerifyCandidate(peaks, chosen[k].track, chosen_votes[k]);
+    r.votes = chosen[k].strength;
+    if (r.score >= query_.min_score) results.push_back(r);
+  }
+  std::sort(results.begin(), results.end(),
+            [](const MatchResult& a, const MatchResult& b) { return a.score > b.score; });
+  // One result per track (the best alignment).
+  std::vector<MatchResult> unique;
+  for (const MatchResult& r : results) {
+    if (std::none_of(unique.begin(), unique.end(), [&](const MatchResult& u) { return u.track == r.track; })) {
+      unique.push_back(r);
+      if (unique.size() >= max_results) break;
+    }
+  }
+  if (stats) *stats = local;
+  return unique;
+}
+
+MatchResult Matcher::VerifyCandidate(std::span<const Peak> peaks, TrackId track,
+                                     std::span<const Vote> votes) const {
+  // Hough transform over the time-scale factor: for each scale, the offsets
+  // implied by the votes are histogrammed (1-frame bins, 3-bin window).
+  int32_t qmax = 0;
+  for (const Vote& v : votes) qmax = std::max(qmax, v.query_frame);
+  int32_t dmin = INT32_MAX, dmax = INT32_MIN;
+  for (const Vote& v : votes) {
+    dmin = std::min(dmin, v.ref_frame - v.query_frame);
+    dmax = std::max(dmax, v.ref_frame - v.query_frame);
+  }
+  const double tmax = query_.max_tempo_change;
+  const int32_t slack = static_cast<int32_t>(std::ceil(tmax * qmax)) + 2;
+  const int32_t base = dmin - slack;
+  std::vector<uint16_t> hist(static_cast<size_t>(dmax - dmin + 2 * slack + 3), 0);
+  double best_scale = 1.0, best_offset = 0;
+  int best_count = -1;
+  const int steps = static_cast<int>(std::round(tmax / kScaleStep));
+  for (int k = -steps; k <= steps; ++k) {
+    const double scale = 1.0 + k * kScaleStep;
+    std::fill(hist.begin(), hist.end(), 0);
+    for (const Vote& v : votes) {
+      const long o = std::lround(v.ref_frame - scale * v.query_frame) - base;
+      if (o >= 0 && static_cast<size_t>(o) < hist.size()) ++hist[static_cast<size_t>(o)];
+    }
+    for (size_t i = 1; i + 1 < hist.size(); ++i) {
+      const int count = hist[i - 1] + hist[i] + hist[i + 1];
+      // Prefer scale 1 on ties (k iterates outward-in order is irrelevant: strict >).
+      if (count > best_count || (count == best_count && std::abs(k) == 0)) {
+        best_count = count;
+        best_scale = scale;
+        best_offset = static_cast<double>(static_cast<int64_t>(i) + base);
+      }
+    }
+  }
+  const float pitch_units =
+      kUnitsPerOctave * static_cast<float>(std::log2(1.0 + query_.max_pitch_change));
+  return ScoreAlignment(peaks, track, best_offset, best_scale, -pitch_units, pitch_units);
+}
+
+MatchResult Matcher::Verify(std::span<const Peak> peaks, TrackId track, double offset, double scale,
+                            double pitch_factor) const {
+  const float c = kUnitsPerOctave * static_cast<float>(std::log2(pitch_factor));
+  MatchResult best;
+  best.track = track;
+  best.score = -1e9;
+  for (int d = -1; d <= 1; ++d) {
+    MatchResult r = ScoreAlignment(peaks, track, offset + d, scale, c - 1.0f, c + 1.0f);
+    if (r.score > best.score) best = r;
+  }
+  return best;
+}
+
+MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, double offset,
+                                    double scale, float pitch_lo, float pitch_hi) const {
+  MatchResult result;
+  result.track = track;
+  result.reference_offset = offset;
+  result.time_scale = scale;
+  result.query_peaks = static_cast<uint32_t>(peaks.size());
+  result.score = -1e9;
+  if (peaks.empty()) return result;
+
+  PeakMap map;
+  if (!DecodePeakMap(index_.SideData(track), map)) return result;
+
+  // Reference window covered by the query under this alignment.
+  const double q0 = peaks.front().frame, q1 = peaks.back().frame;
+  const long t0 = std::max(0L, std::lround(offset + scale * q0) - 2);
+  const long t1 = std::lround(offset + scale * q1) + 2;
+  if (t1 <= t0) return result;
+  const size_t width = static_cast<size_t>(t1 - t0 + 1);
+  // Dilated occupancy grid: cell (t, u) is set when a reference peak lies
+  // within +-1 frame and +-1 unit.
+  std::vector<uint8_t> grid(width * kMaxUnits, 0);
+  std::vector<uint32_t> row_count(kMaxUnits, 0);
+  const auto first = std::lower_bound(map.frames.begin(), map.frames.end(), static_cast<uint32_t>(std::max(0L, t0 - 1)));
+  for (auto it = first; it != map.frames.end() && static_cast<long>(*it) <= t1 + 1; ++it) {
+    const size_t idx = static_cast<size_t>(it - map.frames.begin());
+    const long t = static_cast<long>(*it);
+    const int u = static_cast<int>(std::lround(map.units[idx]));
+    for (long dt = -1; dt <= 1; ++dt) {
+      const long tt = t + dt - t0;
+      if (tt < 0 || tt >= static_cast<long>(width)) continue;
+      for (int du = -1; du <= 1; ++du) {
+        const int uu = u + du;
+        if (uu < 0 || uu >= kMaxUnits) continue;
+        uint8_t& cell = grid[static_cast<size_t>(tt) * kMaxUnits + static_cast<size_t>(uu)];
+        if (!cell) {
+          cell = 1;
+          ++row_count[static_cast<size_t>(uu)];
+        }
+      }
+    }
+  }
+  std::vector<float> row_density(kMaxUnits);
+  for (int u = 0; u < kMaxUnits; ++u) {
+    row_density[static_cast<size_t>(u)] = static_cast<float>(row_count[static_cast<size_t>(u)]) / static_cast<float>(width);
+  }
+
+  // Reference frame of each query peak under the alignment.
+  std::vector<long> ref_t(peaks.size());
+  for (size_t i = 0; i < peaks.size(); ++i) ref_t[i] = std::lround(offset + scale * peaks[i].frame) - t0;
+
+  for (float c = pitch_lo; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
+    uint32_t hits = 0;
+    double expected = 0, variance = 0;
+    uint32_t first_hit = UINT32_MAX, last_hit = 0;
+    for (size_t i = 0; i < peaks.size(); ++i) {
+      const int u = static_cast<int>(std::lround(peaks[i].unit + c));
+      if (u < 0 || u >= kMaxUnits) continue;
+      const float p = row_density[static_cast<size_t>(u)];
+      expected += p;
+      variance += p * (1 - p);
+      const long t = ref_t[i];
+      if (t < 0 || t >= static_cast<long>(width)) continue;
+      if (grid[static_cast<size_t>(t) * kMaxUnits + static_cast<size_t>(u)]) {
+        ++hits;
+        first_hit = std::min(first_hit, peaks[i].frame);
+        last_hit = std::max(last_hit, peaks[i].frame);
+      }
+    }
+    const double z = (hits - expected) / std::sqrt(variance + 1.0);
+    if (z > result.score) {
+      result.score = z;
+      result.hits = hits;
+      result.pitch_factor = std::exp2(c / kUnitsPerOctave);
+      result.query_first_frame = first_hit == UINT32_MAX ? 0 : first_hit;
+      result.query_last_frame = last_hit;
+    }
+  }
+  return result;
+}
+
+}  // namespace earshot::recognition

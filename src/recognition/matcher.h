@@ -1,0 +1,89 @@
+// Finds which reference tracks a query's peaks come from.
+//
+// Two stages:
+//  1. Retrieval. Every query pair is looked up in the index under all keys it
+//     may have had in the reference (hasher.h: pitch and tempo tolerance);
+//     each posting votes for (track, reference frame - query frame) in coarse
+//     offset bins. The best-voted (track, offset) candidates go on.
+//  2. Verification. For each candidate a time-scale factor and offset are
+//     fitted to its votes (a Hough transform over the scale range searched),
+//     then every query peak is checked against the track's peak map under
+//     that alignment, for each pitch shift in the range searched. The score
+//     is a z-score of the peak coincidences over what chance alignment of
+//     the same peaks would give (from the reference's peak density per
+//     frequency row): about 0 for unrelated audio whatever its length, large
+//     for a true match. A result is reported when it reaches min_score.
+//
+// Thread safety: Match() is const and may run concurrently on one Matcher as
+// long as the IndexReader it borrows outlives it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "recognition/fingerprint_params.h"
+#include "recognition/index_reader.h"
+#include "recognition/peak_picker.h"
+#include "recognition/types.h"
+
+namespace earshot::recognition {
+
+struct MatchResult {
+  TrackId track = 0;
+  double score = 0;             // z-score of peak coincidences (see above)
+  double reference_offset = 0;  // frames: reference time of query frame 0
+  double time_scale = 1;        // reference frames per query frame (tempo)
+  double pitch_factor = 1;      // reference frequency / query frequency
+  uint32_t query_first_frame = 0;  // first and last query frames with a coinciding peak
+  uint32_t query_last_frame = 0;
+  uint32_t hits = 0;            // query peaks coinciding with reference peaks
+  uint32_t query_peaks = 0;     // query peaks examined
+  uint32_t votes = 0;           // stage-1 votes of the candidate
+};
+
+// Work counters of one Match() call (for benchmarks and diagnostics).
+struct MatchStats {
+  uint64_t pairs = 0;
+  uint64_t lookups = 0;
+  uint64_t postings = 0;
+  uint32_t candidates = 0;
+};
+
+class Matcher {
+ public:
+  // `min_score`: results below it are dropped (see QueryParams).
+  Matcher(const IndexReader& index, const FingerprintParams& params, const QueryParams& query);
+
+  // `peaks` are query peaks (at query density, frames counted from the start
+  // of the query, sorted by frame). Returns results with score >= min_score,
+  // best first, at most one per track, at most `max_results`.
+  std::vector<MatchResult> Match(std::span<const Peak> peaks, size_t max_results,
+                                 MatchStats* stats = nullptr) const;
+
+  // Verifies one (track, alignment guess) directly: used by the stream
+  // recogniser to follow a known match cheaply. `offset` and `scale` as in
+  // MatchResult; searches pitch and a small neighbourhood of the alignment.
+  MatchResult Verify(std::span<const Peak> peaks, TrackId track, double offset, double scale,
+                     double pitch_factor) const;
+
+  const FingerprintParams& params() const { return params_; }
+  const QueryParams& query_params() const { return query_; }
+
+ private:
+  struct Vote {
+    TrackId track;
+    int32_t query_frame;
+    int32_t ref_frame;
+  };
+  MatchResult VerifyCandidate(std::span<const Peak> peaks, TrackId track,
+                              std::span<const Vote> votes) const;
+  MatchResult ScoreAlignment(std::span<const Peak> peaks, TrackId track, double offset,
+                             double scale, float pitch_lo, float pitch_hi) const;
+
+  const IndexReader& index_;
+  FingerprintParams params_;
+  QueryParams query_;
+};
+
+}  // namespace earshot::recognition
