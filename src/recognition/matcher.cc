@@ -85,83 +85,131 @@ class VoteCounter {
   size_t used_ = 0;
 };
 
+// The first and last of the (frame-ordered) hits that open (or close) a
+// one-second stretch holding clearly more hits than chance would give there
+// (`chance_per_frame` expected hits per frame): isolated chance coincidences
+// before or after the matching audio do not stretch the match.
+void SpanOfDenseHits(const std::vector<uint32_t>& hits, double chance_per_frame, uint32_t& first,
+                     uint32_t& last) {
+  constexpr uint32_t kSpan = 62;  // frames, about one second
+  first = last = 0;
+  if (hits.empty()) return;
+  const double lambda = chance_per_frame * kSpan;
+  const size_t need = std::max<size_t>(3, static_cast<size_t>(std::ceil(lambda + 3.0 * std::sqrt(lambda) + 1.0)));
+  first = hits.front();
+  last = hits.back();
+  if (hits.size() < need) return;
+  for (size_t i = 0; i + need - 1 < hits.size(); ++i) {
+    if (hits[i + need - 1] - hits[i] <= kSpan) {
+      first = hits[i];
+      break;
+    }
+  }
+  for (size_t i = hits.size(); i-- > need - 1;) {
+    if (hits[i] - hits[i - (need - 1)] <= kSpan) {
+      last = hits[i];
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 Matcher::Matcher(const IndexReader& index, const FingerprintParams& params,
                  const QueryParams& query)
     : index_(index), params_(params), query_(query) {}
 
-std::vector<MatchResult> Matcher::Match(std::span<const Peak> peaks, size_t max_results,
-                                        MatchStats* stats) const {
-  MatchStats local;
-  std::vector<Vote> votes;
-  std::vector<HashKey> keys;
-  std::vector<Posting> postings;
+void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, uint32_t anchor_end,
+                           std::vector<Vote>& votes, MatchStats* stats) const {
   // Retrieval uses the most prominent peaks only; verification uses them all.
   std::vector<Peak> retrieval;
   retrieval.reserve(peaks.size());
   for (const Peak& p : peaks) {
     if (p.rank < query_.retrieval_peaks_per_band) retrieval.push_back(p);
   }
+  std::vector<HashKey> keys;
+  std::vector<Posting> postings;
+  MatchStats local;
   ForEachPair(std::span<const Peak>(retrieval), query_.query_fanout, params_, [&](size_t i, size_t j) {
+    const Peak& anchor = retrieval[i];
+    if (anchor.frame < anchor_begin || anchor.frame >= anchor_end) return;
     ++local.pairs;
     keys.clear();
-    ExpandQueryPair(retrieval[i], retrieval[j], query_, params_, keys);
+    ExpandQueryPair(anchor, retrieval[j], query_, params_, keys);
     for (HashKey key : keys) {
       postings.clear();
       index_.Lookup(key, postings);
       ++local.lookups;
       local.postings += postings.size();
       for (const Posting& p : postings) {
-        votes.push_back({p.track, static_cast<int32_t>(retrieval[i].frame), static_cast<int32_t>(p.time)});
+        votes.push_back({p.track, static_cast<int32_t>(anchor.frame), static_cast<int32_t>(p.time)});
       }
     }
   });
+  if (stats) {
+    stats->pairs += local.pairs;
+    stats->lookups += local.lookups;
+    stats->postings += local.postings;
+  }
+}
 
+std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) const {
   // Count votes per (track, offset bin) in a flat open-addressing table; a
   // candidate's strength is its bin plus the better neighbour (a tempo
   // change spreads votes over two bins).
   VoteCounter counter;
   for (const Vote& v : votes) counter.Add(BinKey(v.track, OffsetBin(v.ref_frame - v.query_frame)));
-  struct Candidate {
+  struct Ranked {
     TrackId track;
     int64_t bin;
     uint32_t strength;
   };
-  std::vector<Candidate> candidates;
+  std::vector<Ranked> ranked;
   counter.ForEach([&](uint64_t key, uint32_t count) {
     const TrackId track = static_cast<TrackId>(key >> 32);
     const int64_t bin = static_cast<int64_t>(key & 0xffffffffu) - kBinBias;
-    const uint32_t neighbour = std::max(counter.Get(BinKey(track, bin - 1)), counter.Get(BinKey(track, bin + 1)));
-    if (count + neighbour >= 3) candidates.push_back({track, bin, count + neighbour});
+    const uint32_t neighbour =
+        std::max(counter.Get(BinKey(track, bin - 1)), counter.Get(BinKey(track, bin + 1)));
+    if (count + neighbour >= 3) ranked.push_back({track, bin, count + neighbour});
   });
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
     if (a.strength != b.strength) return a.strength > b.strength;
     return a.track != b.track ? a.track < b.track : a.bin < b.bin;
   });
-  // Keep the best bin per track region: skip candidates adjacent to a better one.
-  std::vector<Candidate> chosen;
-  for (const Candidate& c : candidates) {
+  // Keep the best bin per track region: skip candidates next to a better one.
+  std::vector<Ranked> chosen;
+  for (const Ranked& c : ranked) {
     if (chosen.size() >= static_cast<size_t>(query_.candidates)) break;
-    const bool near_better = std::any_of(chosen.begin(), chosen.end(), [&](const Candidate& o) {
+    const bool near_better = std::any_of(chosen.begin(), chosen.end(), [&](const Ranked& o) {
       return o.track == c.track && std::abs(o.bin - c.bin) <= 2;
     });
     if (!near_better) chosen.push_back(c);
   }
   // Gather each chosen candidate's votes (its bin +-2).
-  std::vector<std::vector<Vote>> chosen_votes(chosen.size());
+  std::vector<Candidate> out(chosen.size());
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    out[k].track = chosen[k].track;
+    out[k].strength = chosen[k].strength;
+  }
   for (const Vote& v : votes) {
     const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
     for (size_t k = 0; k < chosen.size(); ++k) {
-      if (chosen[k].track == v.track && std::abs(chosen[k].bin - bin) <= 2) chosen_votes[k].push_back(v);
+      if (chosen[k].track == v.track && std::abs(chosen[k].bin - bin) <= 2) out[k].votes.push_back(v);
     }
   }
+  return out;
+}
 
+std::vector<MatchResult> Matcher::Match(std::span<const Peak> peaks, size_t max_results,
+                                        MatchStats* stats) const {
+  MatchStats local;
+  std::vector<Vote> votes;
+  CollectVotes(peaks, 0, UINT32_MAX, votes, &local);
+  const std::vector<Candidate> candidates = RankCandidates(votes);
   std::vector<MatchResult> results;
-  for (size_t k = 0; k < chosen.size(); ++k) {
+  for (const Candidate& c : candidates) {
     ++local.candidates;
-    MatchResult r = VerifyCandidate(peaks, chosen[k].track, chosen_votes[k]);
-    r.votes = chosen[k].strength;
+    MatchResult r = VerifyCandidate(peaks, c);
     if (r.score >= query_.min_score) results.push_back(r);
   }
   std::sort(results.begin(), results.end(),
@@ -169,17 +217,24 @@ std::vector<MatchResult> Matcher::Match(std::span<const Peak> peaks, size_t max_
   // One result per track (the best alignment).
   std::vector<MatchResult> unique;
   for (const MatchResult& r : results) {
+    if (unique.size() >= max_results) break;
     if (std::none_of(unique.begin(), unique.end(), [&](const MatchResult& u) { return u.track == r.track; })) {
       unique.push_back(r);
-      if (unique.size() >= max_results) break;
     }
   }
   if (stats) *stats = local;
   return unique;
 }
 
-MatchResult Matcher::VerifyCandidate(std::span<const Peak> peaks, TrackId track,
-                                     std::span<const Vote> votes) const {
+MatchResult Matcher::VerifyCandidate(std::span<const Peak> peaks, const Candidate& candidate) const {
+  const std::vector<Vote>& votes = candidate.votes;
+  const TrackId track = candidate.track;
+  if (votes.empty()) {
+    MatchResult none;
+    none.track = track;
+    none.score = -1e9;
+    return none;
+  }
   // Hough transform over the time-scale factor: for each scale, the offsets
   // implied by the votes are histogrammed (1-frame bins, 3-bin window).
   int32_t qmax = 0;
@@ -215,7 +270,9 @@ MatchResult Matcher::VerifyCandidate(std::span<const Peak> peaks, TrackId track,
   }
   const float pitch_units =
       kUnitsPerOctave * static_cast<float>(std::log2(1.0 + query_.max_pitch_change));
-  return ScoreAlignment(peaks, track, best_offset, best_scale, -pitch_units, pitch_units);
+  MatchResult r = ScoreAlignment(peaks, track, best_offset, best_scale, -pitch_units, pitch_units);
+  r.votes = candidate.strength;
+  return r;
 }
 
 MatchResult Matcher::Verify(std::span<const Peak> peaks, TrackId track, double offset, double scale,
@@ -282,10 +339,11 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   std::vector<long> ref_t(peaks.size());
   for (size_t i = 0; i < peaks.size(); ++i) ref_t[i] = std::lround(offset + scale * peaks[i].frame) - t0;
 
+  std::vector<uint32_t> hit_frames;
   for (float c = pitch_lo; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
     uint32_t hits = 0;
     double expected = 0, variance = 0;
-    uint32_t first_hit = UINT32_MAX, last_hit = 0;
+    hit_frames.clear();
     for (size_t i = 0; i < peaks.size(); ++i) {
       const int u = static_cast<int>(std::lround(peaks[i].unit + c));
       if (u < 0 || u >= kMaxUnits) continue;
@@ -296,8 +354,7 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
       if (t < 0 || t >= static_cast<long>(width)) continue;
       if (grid[static_cast<size_t>(t) * kMaxUnits + static_cast<size_t>(u)]) {
         ++hits;
-        first_hit = std::min(first_hit, peaks[i].frame);
-        last_hit = std::max(last_hit, peaks[i].frame);
+        hit_frames.push_back(peaks[i].frame);
       }
     }
     const double z = (hits - expected) / std::sqrt(variance + 1.0);
@@ -305,8 +362,8 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
       result.score = z;
       result.hits = hits;
       result.pitch_factor = std::exp2(c / kUnitsPerOctave);
-      result.query_first_frame = first_hit == UINT32_MAX ? 0 : first_hit;
-      result.query_last_frame = last_hit;
+      const double span_frames = std::max(1.0, q1 - q0 + 1.0);
+      SpanOfDenseHits(hit_frames, expected / span_frames, result.query_first_frame, result.query_last_frame);
     }
   }
   return result;

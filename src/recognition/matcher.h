@@ -50,6 +50,21 @@ struct MatchStats {
   uint32_t candidates = 0;
 };
 
+// One stage-1 vote: a posting of `track` at `ref_frame` found by a query pair
+// anchored at `query_frame`.
+struct Vote {
+  TrackId track = 0;
+  int32_t query_frame = 0;
+  int32_t ref_frame = 0;
+};
+
+// A (track, offset) region that collected many votes, with those votes.
+struct Candidate {
+  TrackId track = 0;
+  uint32_t strength = 0;  // votes in its offset bin plus the better neighbour bin
+  std::vector<Vote> votes;
+};
+
 class Matcher {
  public:
   // `min_score`: results below it are dropped (see QueryParams).
@@ -67,17 +82,24 @@ class Matcher {
   MatchResult Verify(std::span<const Peak> peaks, TrackId track, double offset, double scale,
                      double pitch_factor) const;
 
+  // --- The stages, for callers that run them incrementally (StreamRecognizer) ---
+
+  // Stage 1a: appends the votes of the pairs anchored at peaks with frame in
+  // [anchor_begin, anchor_end) (targets may lie beyond anchor_end). Only
+  // peaks of rank < retrieval_peaks_per_band take part.
+  void CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, uint32_t anchor_end,
+                    std::vector<Vote>& votes, MatchStats* stats = nullptr) const;
+  // Stage 1b: the best (track, offset) candidates among `votes`, at most
+  // QueryParams::candidates, strongest first.
+  std::vector<Candidate> RankCandidates(std::span<const Vote> votes) const;
+  // Stage 2: fits the alignment to the candidate's votes and scores it
+  // against the query peaks (frames of votes and peaks on the same base).
+  MatchResult VerifyCandidate(std::span<const Peak> peaks, const Candidate& candidate) const;
+
   const FingerprintParams& params() const { return params_; }
   const QueryParams& query_params() const { return query_; }
 
  private:
-  struct Vote {
-    TrackId track;
-    int32_t query_frame;
-    int32_t ref_frame;
-  };
-  MatchResult VerifyCandidate(std::span<const Peak> peaks, TrackId track,
-                              std::span<const Vote> votes) const;
   MatchResult ScoreAlignment(std::span<const Peak> peaks, TrackId track, double offset,
                              double scale, float pitch_lo, float pitch_hi) const;
 
