@@ -1,6 +1,3 @@
-#include <cstdio>
+#include "cli/cli.h"
 
-int main() {
-  std::puts("earshot 0.1.0");
-  return 0;
-}
+int main(int argc, char** argv) { return earshot::cli::RunCli(argc, argv); }

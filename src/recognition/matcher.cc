@@ -340,6 +340,10 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   for (size_t i = 0; i < peaks.size(); ++i) ref_t[i] = std::lround(offset + scale * peaks[i].frame) - t0;
 
   std::vector<uint32_t> hit_frames;
+  // The grid is dilated by one unit, so neighbouring pitch steps score
+  // alike; the reported pitch is the centre of the steps scoring within 10 %
+  // of the best one.
+  std::vector<std::pair<float, double>> pitch_scores;
   for (float c = pitch_lo; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
     uint32_t hits = 0;
     double expected = 0, variance = 0;
@@ -358,6 +362,7 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
       }
     }
     const double z = (hits - expected) / std::sqrt(variance + 1.0);
+    pitch_scores.emplace_back(c, z);
     if (z > result.score) {
       result.score = z;
       result.hits = hits;
@@ -365,6 +370,18 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
       const double span_frames = std::max(1.0, q1 - q0 + 1.0);
       SpanOfDenseHits(hit_frames, expected / span_frames, result.query_first_frame, result.query_last_frame);
     }
+  }
+  if (result.score > 0) {
+    size_t best = 0;
+    for (size_t k = 1; k < pitch_scores.size(); ++k) {
+      if (pitch_scores[k].second > pitch_scores[best].second) best = k;
+    }
+    size_t lo = best, hi = best;
+    const double near = 0.9 * result.score;
+    while (lo > 0 && pitch_scores[lo - 1].second >= near) --lo;
+    while (hi + 1 < pitch_scores.size() && pitch_scores[hi + 1].second >= near) ++hi;
+    const float centre = 0.5f * (pitch_scores[lo].first + pitch_scores[hi].first);
+    result.pitch_factor = std::exp2(centre / kUnitsPerOctave);
   }
   return result;
 }

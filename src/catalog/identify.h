@@ -1,0 +1,72 @@
+// Identification of recordings against a catalog: the `identify` use case.
+//
+// A short recording (a clip, up to clip_max_seconds) is matched as a whole;
+// a longer one is followed with the streaming recogniser, which reports every
+// catalogued segment it contains. Either way the answer is an
+// IdentifyResponse: the matches with their business rule and metadata, where
+// they are in the recording and in the reference, and how sure we are.
+//
+// Thread safety: the functions are reentrant; a Catalog may be shared.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "recognition/fingerprint_params.h"
+#include "recognition/stream_recognizer.h"
+
+namespace earshot::catalog {
+
+struct IdentifyOptions {
+  double clip_max_seconds = 30.0;  // longer recordings are followed as streams
+  size_t max_matches = 10;         // per clip
+  recognition::QueryParams query;
+  recognition::StreamParams stream;
+};
+
+struct IdentifiedMatch {
+  store::CatalogEntry entry;         // the reference (rule and metadata)
+  double time_in_file_s = 0;         // where the match starts in the recording
+  double duration_s = 0;             // how long it matches
+  double time_in_reference_s = 0;    // reference time at time_in_file_s
+  double score = 0;
+  double time_scale = 1;             // reference seconds per recording second
+  double pitch_factor = 1;           // reference frequency / recording frequency
+};
+
+struct IdentifyResponse {
+  std::string file;
+  double duration_s = 0;             // audio decoded
+  std::vector<IdentifiedMatch> matches;
+};
+
+// Identifies mono PCM (at the catalog's sample rate). Matches on tracks that
+// are no longer in the metadata (removed meanwhile) are dropped.
+Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const float> pcm,
+                                       const IdentifyOptions& options);
+
+// Decodes a file (any format FFmpeg reads) and identifies it.
+Result<IdentifyResponse> IdentifyFile(const Catalog& catalog, const std::filesystem::path& file,
+                                      const IdentifyOptions& options);
+
+// Follows a recording or live input (file, URL, or "-" for standard input)
+// and calls `emit` with one JSON event per recogniser event (started,
+// ongoing, ended) as it happens. With `realtime`, input is paced at real
+// time (for replaying files as if live).
+Status FollowInput(const Catalog& catalog, const std::string& input, bool realtime,
+                   const IdentifyOptions& options,
+                   const std::function<void(const nlohmann::json&)>& emit);
+
+// JSON forms (the identification response schema, docs/identification.md).
+nlohmann::json MatchToJson(const IdentifiedMatch& match);
+nlohmann::json ResponseToJson(const IdentifyResponse& response);
+nlohmann::json ErrorToJson(const std::string& file, const Error& error);
+nlohmann::json EntryToJson(const store::CatalogEntry& entry);
+
+}  // namespace earshot::catalog
