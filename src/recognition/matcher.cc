@@ -14,6 +14,7 @@ constexpr int kOffsetBinShift = 5;  // stage-1 offset bins of 32 frames (about 0
 constexpr double kScaleStep = 0.0025;
 constexpr float kPitchStepUnits = 0.5f;
 constexpr int kMaxUnits = 256;  // peak-map rows (units above min_hz)
+constexpr size_t kDensityBlock = 64;  // frames per block of the local chance estimate
 
 int64_t OffsetBin(int32_t d) { return static_cast<int64_t>(d) >> kOffsetBinShift; }
 
@@ -85,32 +86,47 @@ class VoteCounter {
   size_t used_ = 0;
 };
 
-// The first and last of the (frame-ordered) hits that open (or close) a
-// one-second stretch holding clearly more hits than chance would give there
-// (`chance_per_frame` expected hits per frame): isolated chance coincidences
-// before or after the matching audio do not stretch the match.
-void SpanOfDenseHits(const std::vector<uint32_t>& hits, double chance_per_frame, uint32_t& first,
-                     uint32_t& last) {
-  constexpr uint32_t kSpan = 62;  // frames, about one second
+// The stretch of the query that matches: the run of consecutive peaks with
+// the largest excess of hits, where each peak weighs hit - penalty. Inside
+// matching audio hits come far more often than the penalty and the sum
+// grows; outside, it drifts down, so coincidences before or after the music
+// do not stretch the match. The penalty is twice a peak's chance of a
+// coincidence, and (second pass) at least a quarter of the hit rate inside
+// the first pass's stretch: a clear match is not stretched by the few extra
+// coincidences of audio that merely resembles it.
+// `hit` and `chance` are per peak, in frame order; returns frames.
+void MatchingStretch(std::span<const Peak> peaks, const std::vector<uint8_t>& hit,
+                     const std::vector<float>& chance, uint32_t& first, uint32_t& last) {
   first = last = 0;
-  if (hits.empty()) return;
-  const double lambda = chance_per_frame * kSpan;
-  const size_t need = std::max<size_t>(3, static_cast<size_t>(std::ceil(lambda + 3.0 * std::sqrt(lambda) + 1.0)));
-  first = hits.front();
-  last = hits.back();
-  if (hits.size() < need) return;
-  for (size_t i = 0; i + need - 1 < hits.size(); ++i) {
-    if (hits[i + need - 1] - hits[i] <= kSpan) {
-      first = hits[i];
-      break;
+  size_t begin = 0, end = 0;  // inclusive peak indexes of the stretch
+  double floor_penalty = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    double best = 0, run = 0;
+    size_t run_start = 0;
+    bool found = false;
+    for (size_t i = 0; i < peaks.size(); ++i) {
+      if (run <= 0) {
+        run = 0;
+        run_start = i;
+      }
+      run += (hit[i] ? 1.0 : 0.0) - std::max(2.0 * chance[i], floor_penalty);
+      if (run > best) {
+        best = run;
+        begin = run_start;
+        end = i;
+        found = true;
+      }
     }
+    if (!found) return;
+    size_t hits = 0;
+    for (size_t i = begin; i <= end; ++i) hits += hit[i];
+    floor_penalty = 0.25 * static_cast<double>(hits) / static_cast<double>(end - begin + 1);
   }
-  for (size_t i = hits.size(); i-- > need - 1;) {
-    if (hits[i] - hits[i - (need - 1)] <= kSpan) {
-      last = hits[i];
-      break;
-    }
-  }
+  // Trim to the first and last hit inside the stretch.
+  while (begin < end && !hit[begin]) ++begin;
+  while (end > begin && !hit[end]) --end;
+  first = peaks[begin].frame;
+  last = peaks[end].frame;
 }
 
 }  // namespace
@@ -310,7 +326,11 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   // Dilated occupancy grid: cell (t, u) is set when a reference peak lies
   // within +-1 frame and +-1 unit.
   std::vector<uint8_t> grid(width * kMaxUnits, 0);
-  std::vector<uint32_t> row_count(kMaxUnits, 0);
+  // Set cells per (block of kDensityBlock frames, row): the chance of a
+  // coincidence is estimated locally, since the reference's density changes
+  // along the track (a sustained bass line here, silence there).
+  const size_t blocks = (width + kDensityBlock - 1) / kDensityBlock;
+  std::vector<uint32_t> block_count(blocks * kMaxUnits, 0);
   const auto first = std::lower_bound(map.frames.begin(), map.frames.end(), static_cast<uint32_t>(std::max(0L, t0 - 1)));
   for (auto it = first; it != map.frames.end() && static_cast<long>(*it) <= t1 + 1; ++it) {
     const size_t idx = static_cast<size_t>(it - map.frames.begin());
@@ -325,40 +345,53 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
         uint8_t& cell = grid[static_cast<size_t>(tt) * kMaxUnits + static_cast<size_t>(uu)];
         if (!cell) {
           cell = 1;
-          ++row_count[static_cast<size_t>(uu)];
+          ++block_count[static_cast<size_t>(tt) / kDensityBlock * kMaxUnits + static_cast<size_t>(uu)];
         }
       }
     }
   }
-  std::vector<float> row_density(kMaxUnits);
-  for (int u = 0; u < kMaxUnits; ++u) {
-    row_density[static_cast<size_t>(u)] = static_cast<float>(row_count[static_cast<size_t>(u)]) / static_cast<float>(width);
+  // density[b][u]: share of set cells of row u over blocks b-1..b+1.
+  std::vector<float> density(blocks * kMaxUnits, 0.0f);
+  for (size_t b = 0; b < blocks; ++b) {
+    const size_t lo = b > 0 ? b - 1 : 0;
+    const size_t hi = std::min(blocks - 1, b + 1);
+    const size_t frames = std::min(width, (hi + 1) * kDensityBlock) - lo * kDensityBlock;
+    for (size_t u = 0; u < kMaxUnits; ++u) {
+      uint32_t n = 0;
+      for (size_t k = lo; k <= hi; ++k) n += block_count[k * kMaxUnits + u];
+      density[b * kMaxUnits + u] = static_cast<float>(n) / static_cast<float>(frames);
+    }
   }
 
   // Reference frame of each query peak under the alignment.
   std::vector<long> ref_t(peaks.size());
   for (size_t i = 0; i < peaks.size(); ++i) ref_t[i] = std::lround(offset + scale * peaks[i].frame) - t0;
 
-  std::vector<uint32_t> hit_frames;
+  std::vector<uint8_t> peak_hit(peaks.size());
+  std::vector<float> peak_chance(peaks.size());
   // The grid is dilated by one unit, so neighbouring pitch steps score
   // alike; the reported pitch is the centre of the steps scoring within 10 %
   // of the best one.
   std::vector<std::pair<float, double>> pitch_scores;
-  for (float c = pitch_lo; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
+  // Pitch steps on a grid through 0 (no shift is always among them).
+  const float c_first = std::ceil(pitch_lo / kPitchStepUnits - 1e-3f) * kPitchStepUnits;
+  for (float c = c_first; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
     uint32_t hits = 0;
     double expected = 0, variance = 0;
-    hit_frames.clear();
     for (size_t i = 0; i < peaks.size(); ++i) {
+      peak_hit[i] = 0;
+      peak_chance[i] = 0;
       const int u = static_cast<int>(std::lround(peaks[i].unit + c));
       if (u < 0 || u >= kMaxUnits) continue;
-      const float p = row_density[static_cast<size_t>(u)];
-      expected += p;
-      variance += p * (1 - p);
       const long t = ref_t[i];
       if (t < 0 || t >= static_cast<long>(width)) continue;
+      const float p = density[static_cast<size_t>(t) / kDensityBlock * kMaxUnits + static_cast<size_t>(u)];
+      peak_chance[i] = p;
+      expected += p;
+      variance += p * (1 - p);
       if (grid[static_cast<size_t>(t) * kMaxUnits + static_cast<size_t>(u)]) {
         ++hits;
-        hit_frames.push_back(peaks[i].frame);
+        peak_hit[i] = 1;
       }
     }
     const double z = (hits - expected) / std::sqrt(variance + 1.0);
@@ -367,8 +400,7 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
       result.score = z;
       result.hits = hits;
       result.pitch_factor = std::exp2(c / kUnitsPerOctave);
-      const double span_frames = std::max(1.0, q1 - q0 + 1.0);
-      SpanOfDenseHits(hit_frames, expected / span_frames, result.query_first_frame, result.query_last_frame);
+      MatchingStretch(peaks, peak_hit, peak_chance, result.query_first_frame, result.query_last_frame);
     }
   }
   if (result.score > 0) {

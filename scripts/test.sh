@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine:
+#   installs dependencies, builds the release binary (build/earshot) and the
+#   sanitizer build, runs every test in the release build and the unit tests
+#   again under ASan+UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+echo "== release build"
+bash scripts/build.sh release
+echo "== tests (release)"
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
+echo "== sanitizer build (ASan + UBSan)"
+bash scripts/build.sh asan
+echo "== unit tests under ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit --timeout 900
