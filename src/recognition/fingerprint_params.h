@@ -27,12 +27,12 @@ struct FingerprintParams {
   // --- Peak picking ---
   int peak_freq_radius = 3;  // bins: a peak is the maximum of +-radius bins...
   int peak_time_radius = 4;  // frames: ...and +-radius frames around it
-  int bands = 4;             // log-spaced frequency bands with their own quota
+  int bands = 8;             // log-spaced frequency bands with their own quota
   int block_frames = 32;     // frames per quota block (0.512 s)
   // Peaks kept per band per block on the reference side: all of them go into
   // the peak map (verification), the most prominent into hashes (retrieval).
-  int reference_peaks_per_band = 4;
-  int reference_hash_peaks_per_band = 3;
+  int reference_peaks_per_band = 2;
+  int reference_hash_peaks_per_band = 2;
 
   // --- Hashing (landmark pairs) ---
   int pair_min_dt = 2;       // frames between anchor and target peak
@@ -47,11 +47,13 @@ struct FingerprintParams {
 
 // Query-side knobs: how hard a query searches. Changing them needs no rebuild.
 struct QueryParams {
-  int query_peaks_per_band = 8;   // query peak density (per band per block)
-  int retrieval_peaks_per_band = 3;  // of those, the most prominent used to form pairs
+  int query_peaks_per_band = 4;   // query peak density (per band per block)
+  int retrieval_peaks_per_band = 2;  // of those, the most prominent used to form pairs
   int query_fanout = 5;           // targets paired with each query anchor
   double max_tempo_change = 0.06; // search time-scale factors 1 +- this
   double max_pitch_change = 0.05; // search frequency factors 1 +- this
+  double time_jitter_frames = 0.0; // tolerance for peak time jitter, frames
+  float unit_jitter = 0.3f;       // tolerance for peak frequency jitter, units (1/48 octave)
   int candidates = 8;             // (track, offset) candidates verified per query
   double min_score = 8.0;         // matches scoring below this are "no match" (calibrated on negatives)
 };

@@ -51,8 +51,8 @@ std::vector<HashEntry> ReferenceHashes(std::span<const Peak> peaks, const Finger
 
 void ExpandQueryPair(const Peak& a, const Peak& b, const QueryParams& query,
                      const FingerprintParams& params, std::vector<HashKey>& keys) {
-  constexpr float kUnitJitter = 0.6f;   // peak frequency jitter, units
-  constexpr double kFrameJitter = 1.0;  // peak time jitter, frames
+  const float kUnitJitter = query.unit_jitter;
+  const double kFrameJitter = query.time_jitter_frames;
   const float pitch_units =
       kUnitsPerOctave * static_cast<float>(std::log2(1.0 + query.max_pitch_change));
   const int a_lo = AnchorCell(a.unit - pitch_units - kUnitJitter);
