@@ -188,10 +188,16 @@ std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) cons
         std::max(counter.Get(BinKey(track, bin - 1)), counter.Get(BinKey(track, bin + 1)));
     if (count + neighbour >= 3) ranked.push_back({track, bin, count + neighbour});
   });
-  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+  const auto stronger = [](const Ranked& a, const Ranked& b) {
     if (a.strength != b.strength) return a.strength > b.strength;
     return a.track != b.track ? a.track < b.track : a.bin < b.bin;
-  });
+  };
+  // Only the strongest few can be chosen (neighbours of a chosen bin are
+  // skipped, so keep a margin): select them before sorting.
+  const size_t keep = std::min(ranked.size(), static_cast<size_t>(query_.candidates) * 8);
+  std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(keep), ranked.end(), stronger);
+  ranked.resize(keep);
+  std::sort(ranked.begin(), ranked.end(), stronger);
   // Keep the best bin per track region: skip candidates next to a better one.
   std::vector<Ranked> chosen;
   for (const Ranked& c : ranked) {
@@ -207,7 +213,12 @@ std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) cons
     out[k].track = chosen[k].track;
     out[k].strength = chosen[k].strength;
   }
+  // Most votes belong to tracks that were not chosen: a 64-bit mask of the
+  // chosen tracks' ids rejects nearly all of them with one test.
+  uint64_t track_mask = 0;
+  for (const Ranked& c : chosen) track_mask |= uint64_t{1} << (c.track & 63);
   for (const Vote& v : votes) {
+    if (!(track_mask & (uint64_t{1} << (v.track & 63)))) continue;
     const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
     for (size_t k = 0; k < chosen.size(); ++k) {
       if (chosen[k].track == v.track && std::abs(chosen[k].bin - bin) <= 2) out[k].votes.push_back(v);
@@ -219,7 +230,10 @@ std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) cons
 std::vector<MatchResult> Matcher::Match(std::span<const Peak> peaks, size_t max_results,
                                         MatchStats* stats) const {
   MatchStats local;
-  std::vector<Vote> votes;
+  // Per-thread scratch: a query collects about a million votes, and fresh
+  // allocations of that size cost page faults on every call.
+  thread_local std::vector<Vote> votes;
+  votes.clear();
   CollectVotes(peaks, 0, UINT32_MAX, votes, &local);
   const std::vector<Candidate> candidates = RankCandidates(votes);
   std::vector<MatchResult> results;
