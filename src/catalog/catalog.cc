@@ -196,7 +196,9 @@ std::vector<AddOutcome> Catalog::Add(const std::vector<AddItem>& items, int jobs
     for (size_t k : stored) {
       Prepared& p = batch[k];
       if (added) {
-        outcomes[p.item].entry = std::move(*p.entry);
+        // Report the entry as stored (the database normalises some fields).
+        auto stored_entry = db_->Get(p.entry->id);
+        outcomes[p.item].entry = stored_entry ? std::move(*stored_entry) : std::move(*p.entry);
       } else {
         (void)db_->Remove(p.entry->id);  // best effort; Repair() catches what is left
         outcomes[p.item].entry = std::unexpected(added.error().Wrap("adding fingerprints"));
@@ -227,8 +229,11 @@ std::vector<AddOutcome> Catalog::Add(const std::vector<AddItem>& items, int jobs
   return outcomes;
 }
 
-Status Catalog::Remove(const std::vector<TrackId>& ids) {
+Status Catalog::Remove(const std::vector<TrackId>& requested) {
   std::lock_guard write_lock(write_mu_);
+  std::vector<TrackId> ids = requested;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   for (TrackId id : ids) {
     if (auto e = db_->Get(id); !e) return std::unexpected(e.error());
   }

@@ -81,8 +81,8 @@ class Catalog {
   std::vector<AddOutcome> Add(const std::vector<AddItem>& items, int jobs,
                               const std::function<void(const AddProgress&)>& progress = {});
 
-  // Removes tracks (metadata and fingerprints). Unknown ids: kNotFound, and
-  // nothing is removed.
+  // Removes tracks (metadata and fingerprints); repeated ids count once.
+  // Unknown ids: kNotFound, and nothing is removed.
   Status Remove(const std::vector<TrackId>& ids);
 
   Result<std::vector<store::CatalogEntry>> List(const store::CatalogDb::ListFilter& filter) const;

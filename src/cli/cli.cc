@@ -37,10 +37,12 @@ std::string DefaultCatalogDir() {
   return "earshot-catalog";
 }
 
-Result<std::unique_ptr<catalog::Catalog>> OpenCatalog(const std::string& dir, bool read_only) {
+// Opens the catalog; only `catalog add` creates one (`create`).
+Result<std::unique_ptr<catalog::Catalog>> OpenCatalog(const std::string& dir, bool read_only,
+                                                      bool create = false) {
   catalog::CatalogOptions options;
   options.read_only = read_only;
-  options.create_if_missing = !read_only;
+  options.create_if_missing = create;
   std::vector<std::string> repaired;
   auto opened = catalog::Catalog::Open(dir, options, &repaired);
   for (const std::string& line : repaired) PrintWarning(line);
@@ -127,7 +129,7 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
     return kExitSetup;
   }
 
-  auto catalog = OpenCatalog(catalog_dir, /*read_only=*/false);
+  auto catalog = OpenCatalog(catalog_dir, /*read_only=*/false, /*create=*/true);
   if (!catalog) {
     PrintError(catalog.error().message());
     return kExitSetup;
@@ -271,6 +273,10 @@ int RunIdentify(const std::string& catalog_dir, const IdentifyArgs& args) {
   if (args.min_score) options.query.min_score = *args.min_score;
   const int indent = args.pretty ? 2 : -1;
 
+  if (!args.follow.empty() && !args.inputs.empty()) {
+    PrintError("--follow takes one input; identify files without --follow");
+    return kExitSetup;
+  }
   if (!args.follow.empty()) {
     Status s = catalog::FollowInput(**catalog, args.follow, args.realtime, options,
                                     [&](const nlohmann::json& event) {

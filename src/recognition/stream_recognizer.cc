@@ -126,8 +126,11 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
                                             a.scale, a.pitch);
       if (r.score >= params_.continue_score && r.hits > 0) {
         a.last_confirmed_frame = std::max(a.last_confirmed_frame, follow_base + r.query_last_frame);
-        a.offset = r.reference_offset - a.scale * follow_base;
-        a.pitch = r.pitch_factor;
+        // Only strong evidence moves the offset (weak verifications at the
+        // edges of the music would pull it off). Scale and pitch come from
+        // full verifications over the window (step 3): the follow search is
+        // too narrow to estimate them without drifting.
+        if (r.score >= query.min_score) a.offset = r.reference_offset - a.scale * follow_base;
         a.best_score = std::max(a.best_score, r.score);
       }
     }
@@ -176,6 +179,15 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
       if (a.track == r.track) {
         known = true;
         a.last_confirmed_frame = std::max(a.last_confirmed_frame, last);
+        // A full verification over the window fits scale and offset on more
+        // audio than the one that started the match: adopt its alignment
+        // when it is at least as convincing, and the match's start moves
+        // with it (the reference start is derived from the alignment).
+        if (r.score >= a.best_score) {
+          a.offset = offset;
+          a.scale = r.time_scale;
+          a.pitch = r.pitch_factor;
+        }
         a.best_score = std::max(a.best_score, r.score);
         break;
       }
