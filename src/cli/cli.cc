@@ -30,6 +30,12 @@ constexpr int kExitSetup = 2;
 void PrintError(const std::string& message) { std::fprintf(stderr, "earshot: error: %s\n", message.c_str()); }
 void PrintWarning(const std::string& message) { std::fprintf(stderr, "earshot: warning: %s\n", message.c_str()); }
 
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 int DefaultJobs() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 std::string DefaultCatalogDir() {
@@ -397,7 +403,7 @@ int RunCli(int argc, char** argv) {
   id_cmd->add_option("-j,--jobs", ident.jobs, "files identified in parallel")->capture_default_str()->check(CLI::Range(1, 64));
   id_cmd->add_option("--min-score", ident.min_score,
                      "report matches scoring at least this (default " +
-                         std::to_string(recognition::QueryParams{}.min_score) + ", calibrated for < 1 false match in 500)");
+                         FormatNumber(recognition::QueryParams{}.min_score) + "; unrelated audio scores about 2.5)");
 
   try {
     app.parse(argc, argv);

@@ -50,12 +50,15 @@ struct QueryParams {
   int query_peaks_per_band = 4;   // query peak density (per band per block)
   int retrieval_peaks_per_band = 2;  // of those, the most prominent used to form pairs
   int query_fanout = 5;           // targets paired with each query anchor
-  double max_tempo_change = 0.06; // search time-scale factors 1 +- this
+  // Time-scale factors 1 +- this are searched. With no time jitter allowed,
+  // frame rounding loses about 0.1 % of pairs at the very ends of the range,
+  // so the range is set above the +-5 % that must be found.
+  double max_tempo_change = 0.06;
   double max_pitch_change = 0.05; // search frequency factors 1 +- this
   double time_jitter_frames = 0.0; // tolerance for peak time jitter, frames
   float unit_jitter = 0.3f;       // tolerance for peak frequency jitter, units (1/48 octave)
   int candidates = 8;             // (track, offset) candidates verified per query
-  double min_score = 8.0;         // matches scoring below this are "no match" (calibrated on negatives)
+  double min_score = 7.0;         // matches scoring below this are "no match" (calibrated on negatives)
 };
 
 }  // namespace earshot::recognition

@@ -47,7 +47,7 @@ struct QueryPair {
 // Appends to `keys` every key a query pair (anchor a, target b) may have had
 // in the reference under time-scale factors 1 +- max_tempo_change and
 // frequency factors 1 +- max_pitch_change, allowing for the jitter of peak
-// positions (about one frame, a fraction of a unit).
+// positions (QueryParams::time_jitter_frames and unit_jitter).
 void ExpandQueryPair(const Peak& a, const Peak& b, const QueryParams& query,
                      const FingerprintParams& params, std::vector<HashKey>& keys);
 

@@ -15,6 +15,7 @@ constexpr double kScaleStep = 0.0025;
 constexpr float kPitchStepUnits = 0.5f;
 constexpr int kMaxUnits = 256;  // peak-map rows (units above min_hz)
 constexpr size_t kDensityBlock = 64;  // frames per block of the local chance estimate
+constexpr double kNullGapFrames = 125;  // gap between a query's alignment and the null alignments (2 s)
 
 int64_t OffsetBin(int32_t d) { return static_cast<int64_t>(d) >> kOffsetBinShift; }
 
@@ -302,6 +303,22 @@ MatchResult Matcher::VerifyCandidate(std::span<const Peak> peaks, const Candidat
       kUnitsPerOctave * static_cast<float>(std::log2(1.0 + query_.max_pitch_change));
   MatchResult r = ScoreAlignment(peaks, track, best_offset, best_scale, -pitch_units, pitch_units);
   r.votes = candidate.strength;
+  // The best of a search over scales, offsets and pitch shifts scores above
+  // zero even for unrelated audio, and more so for music that shares this
+  // track's key and pulse. The same search at offsets where the query cannot
+  // match measures that: the score reported is the excess over it.
+  const double span = (peaks.empty() ? 0.0 : peaks.back().frame - peaks.front().frame) + kNullGapFrames;
+  double null_sum = 0;
+  int null_n = 0;
+  for (const double shift : {span, -span, 2 * span, -2 * span}) {
+    if (null_n == 2) break;
+    const double start = best_offset + shift;
+    if (start + best_scale * span < 0 || start > index_.FrameCount(track)) continue;  // off the track
+    null_sum += std::max(0.0, ScoreAlignment(peaks, track, start, best_scale, -pitch_units, pitch_units).score);
+    ++null_n;
+  }
+  r.chance_score = null_n ? null_sum / null_n : 0.0;
+  r.score -= r.chance_score;
   return r;
 }
 
@@ -387,9 +404,11 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   // alike; the reported pitch is the centre of the steps scoring within 10 %
   // of the best one.
   std::vector<std::pair<float, double>> pitch_scores;
-  // Pitch steps on a grid through 0 (no shift is always among them).
-  const float c_first = std::ceil(pitch_lo / kPitchStepUnits - 1e-3f) * kPitchStepUnits;
-  for (float c = c_first; c <= pitch_hi + 1e-3f; c += kPitchStepUnits) {
+  // Pitch steps on a grid through 0 (no shift is always among them) that
+  // covers the whole range searched.
+  const float c_first = std::floor(pitch_lo / kPitchStepUnits + 1e-3f) * kPitchStepUnits;
+  const float c_last = std::ceil(pitch_hi / kPitchStepUnits - 1e-3f) * kPitchStepUnits;
+  for (float c = c_first; c <= c_last + 1e-3f; c += kPitchStepUnits) {
     uint32_t hits = 0;
     double expected = 0, variance = 0;
     for (size_t i = 0; i < peaks.size(); ++i) {

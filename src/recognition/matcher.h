@@ -11,8 +11,11 @@
 //     that alignment, for each pitch shift in the range searched. The score
 //     is a z-score of the peak coincidences over what chance alignment of
 //     the same peaks would give (from the reference's peak density per
-//     frequency row): about 0 for unrelated audio whatever its length, large
-//     for a true match. A result is reported when it reaches min_score.
+//     frequency row). A search over scales, offsets and pitch shifts finds
+//     some coincidences in any music, so the same search is also run at
+//     offsets where the query cannot match, and the score is the excess
+//     over that: about 0 for unrelated audio whatever its length or style,
+//     large for a true match. A result is reported when it reaches min_score.
 //
 // Thread safety: Match() is const and may run concurrently on one Matcher as
 // long as the IndexReader it borrows outlives it.
@@ -31,7 +34,8 @@ namespace earshot::recognition {
 
 struct MatchResult {
   TrackId track = 0;
-  double score = 0;             // z-score of peak coincidences (see above)
+  double score = 0;             // z-score of peak coincidences, less chance_score (see above)
+  double chance_score = 0;      // what the same search scores where the query cannot match
   double reference_offset = 0;  // frames: reference time of query frame 0
   double time_scale = 1;        // reference frames per query frame (tempo)
   double pitch_factor = 1;      // reference frequency / query frequency

@@ -121,6 +121,14 @@ TEST(MatcherTest, NoiseSpeechAndSilenceGiveNoResult) {
 // estimated per candidate (the same search at shifted offsets), would
 // separate them. The stream recogniser inherits it (see
 // StreamRecognizerTest.DISABLED_ReportsNoTrackThatWasNotPlayed).
+// KNOWN LIMITATION, open (see the closing note of the recognition issue):
+// the null estimated at shifted offsets (Matcher::VerifyCandidate) removed
+// most of this, but generated music that shares one equal-tempered scale and
+// one pulse with the catalogue still reaches 7-14 on some excerpts, because
+// the shifted offsets fall off the shared beat grid. A margin over the best
+// other track fixed the clips but not the stream recogniser; the fix belongs
+// in both paths at once. The benchmark's real non-catalogue music stays below
+// 5.3 (156 negatives).
 TEST(MatcherTest, DISABLED_UnrelatedMusicGivesNoResult) {
   const Catalog& catalog = SharedCatalog();
   const Matcher matcher(catalog.index, FingerprintParams(), QueryParams());
