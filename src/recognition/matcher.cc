@@ -92,7 +92,7 @@ class VoteCounter {
 // matching audio hits come far more often than the penalty and the sum
 // grows; outside, it drifts down, so coincidences before or after the music
 // do not stretch the match. The penalty is twice a peak's chance of a
-// coincidence, and (second pass) at least a quarter of the hit rate inside
+// coincidence, and (second pass) at least 0.4 of the hit rate inside
 // the first pass's stretch: a clear match is not stretched by the few extra
 // coincidences of audio that merely resembles it.
 // `hit` and `chance` are per peak, in frame order; returns frames.
@@ -121,7 +121,7 @@ void MatchingStretch(std::span<const Peak> peaks, const std::vector<uint8_t>& hi
     if (!found) return;
     size_t hits = 0;
     for (size_t i = begin; i <= end; ++i) hits += hit[i];
-    floor_penalty = 0.25 * static_cast<double>(hits) / static_cast<double>(end - begin + 1);
+    floor_penalty = 0.4 * static_cast<double>(hits) / static_cast<double>(end - begin + 1);
   }
   // Trim to the first and last hit inside the stretch.
   while (begin < end && !hit[begin]) ++begin;
