@@ -34,17 +34,32 @@ class EntryCache {
   std::map<recognition::TrackId, std::optional<store::CatalogEntry>> cache_;
 };
 
+Status RequireTracks(const Catalog& catalog, const recognition::IndexReader& snapshot) {
+  if (snapshot.TrackCount() > 0) return Ok();
+  return MakeError(ErrorCode::kFailedPrecondition,
+                   "the catalog at " + catalog.dir().string() +
+                       " is empty: add reference recordings with `earshot catalog add`");
+}
+
+IdentifiedMatch MatchFromEvent(const store::CatalogEntry& entry, const recognition::StreamEvent& e) {
+  IdentifiedMatch m;
+  m.entry = entry;
+  m.time_in_file_s = e.start_seconds;
+  m.duration_s = e.end_seconds - e.start_seconds;
+  m.time_in_reference_s = e.reference_seconds;
+  m.score = e.score;
+  m.time_scale = e.time_scale;
+  m.pitch_factor = e.pitch_factor;
+  return m;
+}
+
 }  // namespace
 
 Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const float> pcm,
                                        const IdentifyOptions& options) {
   const recognition::FingerprintParams& params = catalog.params();
   const auto snapshot = catalog.Snapshot();
-  if (snapshot->TrackCount() == 0) {
-    return MakeError(ErrorCode::kFailedPrecondition,
-                     "the catalog at " + catalog.dir().string() +
-                         " is empty: add reference recordings with `earshot catalog add`");
-  }
+  if (auto s = RequireTracks(catalog, *snapshot); !s) return std::unexpected(s.error());
   recognition::Matcher matcher(*snapshot, params, options.query);
   IdentifyResponse response;
   response.duration_s = static_cast<double>(pcm.size()) / params.sample_rate;
@@ -80,15 +95,7 @@ Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const f
     if (e.type != recognition::StreamEvent::Type::kEnded) continue;
     const store::CatalogEntry* entry = entries.Find(e.track);
     if (!entry) continue;
-    IdentifiedMatch m;
-    m.entry = *entry;
-    m.time_in_file_s = e.start_seconds;
-    m.duration_s = e.end_seconds - e.start_seconds;
-    m.time_in_reference_s = e.reference_seconds;
-    m.score = e.score;
-    m.time_scale = e.time_scale;
-    m.pitch_factor = e.pitch_factor;
-    response.matches.push_back(std::move(m));
+    response.matches.push_back(MatchFromEvent(*entry, e));
   }
   std::sort(response.matches.begin(), response.matches.end(),
             [](const IdentifiedMatch& a, const IdentifiedMatch& b) { return a.time_in_file_s < b.time_in_file_s; });
@@ -112,11 +119,7 @@ Status FollowInput(const Catalog& catalog, const std::string& input, bool realti
                    const std::function<void(const nlohmann::json&)>& emit) {
   const recognition::FingerprintParams& params = catalog.params();
   const auto snapshot = catalog.Snapshot();
-  if (snapshot->TrackCount() == 0) {
-    return MakeError(ErrorCode::kFailedPrecondition,
-                     "the catalog at " + catalog.dir().string() +
-                         " is empty: add reference recordings with `earshot catalog add`");
-  }
+  if (auto s = RequireTracks(catalog, *snapshot); !s) return std::unexpected(s.error());
   recognition::Matcher matcher(*snapshot, params, options.query);
   recognition::StreamRecognizer recognizer(matcher, options.stream);
   media::AudioDecodeOptions decode;
@@ -131,14 +134,7 @@ Status FollowInput(const Catalog& catalog, const std::string& input, bool realti
     for (const recognition::StreamEvent& e : events) {
       const store::CatalogEntry* entry = entries.Find(e.track);
       if (!entry) continue;
-      IdentifiedMatch m;
-      m.entry = *entry;
-      m.time_in_file_s = e.start_seconds;
-      m.duration_s = e.end_seconds - e.start_seconds;
-      m.time_in_reference_s = e.reference_seconds;
-      m.score = e.score;
-      m.time_scale = e.time_scale;
-      m.pitch_factor = e.pitch_factor;
+      const IdentifiedMatch m = MatchFromEvent(*entry, e);
       nlohmann::json j;
       j["event"] = recognition::StreamEventTypeName(e.type);
       j["match_id"] = e.match_id;
