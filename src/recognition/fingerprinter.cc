@@ -98,3 +98,43 @@ bool DecodePeakMap(std::span<const uint8_t> bytes, PeakMap& out) {
 }
 
 }  // namespace earshot::recognition
+
+namespace earshot::recognition {
+
+bool PeakMapView::Reset(std::span<const uint8_t> bytes) {
+  bytes_ = {};
+  count_ = 0;
+  if (bytes.size() < 4) return false;
+  const uint64_t n = static_cast<uint64_t>(bytes[0]) | (static_cast<uint64_t>(bytes[1]) << 8) |
+                     (static_cast<uint64_t>(bytes[2]) << 16) | (static_cast<uint64_t>(bytes[3]) << 24);
+  if (bytes.size() != 4 + n * 6) return false;
+  bytes_ = bytes;
+  count_ = static_cast<size_t>(n);
+  return true;
+}
+
+uint32_t PeakMapView::frame(size_t i) const {
+  const uint8_t* p = bytes_.data() + 4 + 4 * i;
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+float PeakMapView::unit(size_t i) const {
+  const uint8_t* p = bytes_.data() + 4 + 4 * count_ + 2 * i;
+  return static_cast<float>(static_cast<uint16_t>(p[0] | (p[1] << 8))) / 256.0f;
+}
+
+size_t PeakMapView::LowerBound(uint32_t target) const {
+  size_t lo = 0, hi = count_;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (frame(mid) < target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+}  // namespace earshot::recognition

@@ -56,4 +56,24 @@ struct PeakMap {
 // Returns false when `bytes` is not a well-formed peak map.
 bool DecodePeakMap(std::span<const uint8_t> bytes, PeakMap& out);
 
+// Reads an encoded peak map in place, without decoding the whole track: the
+// records are fixed-width, so a range of frames is found by binary search.
+// Borrows the bytes (they must outlive the view). Only the size is checked;
+// frames out of order (damage the index checksums did not catch) give wrong
+// answers, never out-of-bounds reads.
+class PeakMapView {
+ public:
+  // False (and an empty view) when the size does not match the count.
+  bool Reset(std::span<const uint8_t> bytes);
+  size_t size() const { return count_; }
+  uint32_t frame(size_t i) const;
+  float unit(size_t i) const;
+  // Index of the first peak at or after `frame`.
+  size_t LowerBound(uint32_t frame) const;
+
+ private:
+  std::span<const uint8_t> bytes_;
+  size_t count_ = 0;
+};
+
 }  // namespace earshot::recognition

@@ -21,71 +21,6 @@ int64_t OffsetBin(int32_t d) { return static_cast<int64_t>(d) >> kOffsetBinShift
 
 // Offset bins are biased to be non-negative inside a key.
 constexpr int64_t kBinBias = int64_t{1} << 30;
-uint64_t BinKey(TrackId track, int64_t bin) {
-  return (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
-}
-
-// Counts of votes per key: open addressing with linear probing, grown to
-// keep the load factor under 1/2 (it holds one slot per distinct key, at most
-// the number of offset bins in the catalog, however many votes arrive).
-class VoteCounter {
- public:
-  VoteCounter() { Resize(4096); }
-  void Add(uint64_t key) {
-    size_t i = Slot(key);
-    while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & mask_;
-    if (keys_[i] == kEmpty) {
-      keys_[i] = key;
-      if (++used_ * 2 > keys_.size()) {
-        Grow();
-        i = Slot(key);
-        while (keys_[i] != key) i = (i + 1) & mask_;
-      }
-    }
-    ++counts_[i];
-  }
-  uint32_t Get(uint64_t key) const {
-    size_t i = Slot(key);
-    while (keys_[i] != kEmpty) {
-      if (keys_[i] == key) return counts_[i];
-      i = (i + 1) & mask_;
-    }
-    return 0;
-  }
-  template <class F>
-  void ForEach(F&& f) const {
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      if (keys_[i] != kEmpty) f(keys_[i], counts_[i]);
-    }
-  }
-
- private:
-  static constexpr uint64_t kEmpty = ~uint64_t{0};
-  size_t Slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 24) & mask_; }
-  void Resize(size_t size) {
-    keys_.assign(size, kEmpty);
-    counts_.assign(size, 0);
-    mask_ = size - 1;
-    used_ = 0;
-  }
-  void Grow() {
-    std::vector<uint64_t> old_keys = std::move(keys_);
-    std::vector<uint32_t> old_counts = std::move(counts_);
-    Resize(old_keys.size() * 2);
-    for (size_t j = 0; j < old_keys.size(); ++j) {
-      if (old_keys[j] == kEmpty) continue;
-      size_t i = Slot(old_keys[j]);
-      while (keys_[i] != kEmpty) i = (i + 1) & mask_;
-      keys_[i] = old_keys[j];
-      counts_[i] = old_counts[j];
-      ++used_;
-    }
-  }
-  std::vector<uint64_t> keys_;
-  std::vector<uint32_t> counts_;
-  size_t mask_ = 0;
-  size_t used_ = 0;
-};
 
 // The stretch of the query that matches: the run of consecutive peaks with
 // the largest excess of hits, where each peak weighs hit - penalty. Inside
@@ -170,23 +105,102 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
   }
 }
 
+VoteCounts::VoteCounts() { Resize(4096); }
+
+uint64_t VoteCounts::KeyOf(const Vote& v) {
+  const int64_t bin = OffsetBin(v.ref_frame - v.query_frame) + kBinBias;
+  return (static_cast<uint64_t>(v.track) << 32) | static_cast<uint64_t>(bin);
+}
+
+size_t VoteCounts::Slot(uint64_t key) const {
+  return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 24) & mask_;
+}
+
+void VoteCounts::Resize(size_t size) {
+  keys_.assign(size, kEmpty);
+  counts_.assign(size, 0);
+  mask_ = size - 1;
+  used_ = 0;
+  live_ = 0;
+}
+
+void VoteCounts::Add(const Vote& v) { AddKey(KeyOf(v), 1); }
+
+void VoteCounts::AddKey(uint64_t key, uint32_t n) {
+  size_t i = Slot(key);
+  while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & mask_;
+  if (keys_[i] == kEmpty) {
+    keys_[i] = key;
+    ++used_;
+  }
+  if (counts_[i] == 0) ++live_;
+  counts_[i] += n;
+  total_ += n;
+  // At half load: drop the keys whose count fell to zero (a sliding window
+  // leaves many behind) or, when most keys are live, double the table.
+  // Rehash keeps only live keys, so this runs after counting.
+  if (used_ * 2 > keys_.size()) Rehash(live_ * 2 < used_ ? keys_.size() : keys_.size() * 2);
+}
+
+void VoteCounts::Remove(const Vote& v) {
+  const uint64_t key = KeyOf(v);
+  size_t i = Slot(key);
+  while (keys_[i] != kEmpty) {
+    if (keys_[i] == key) {
+      if (counts_[i] > 0) {
+        --total_;
+        if (--counts_[i] == 0) --live_;
+      }
+      return;
+    }
+    i = (i + 1) & mask_;
+  }
+}
+
+void VoteCounts::Rehash(size_t size) {
+  std::vector<uint64_t> old_keys = std::move(keys_);
+  std::vector<uint32_t> old_counts = std::move(counts_);
+  Resize(size);
+  total_ = 0;
+  for (size_t j = 0; j < old_keys.size(); ++j) {
+    if (old_keys[j] == kEmpty || old_counts[j] == 0) continue;
+    size_t i = Slot(old_keys[j]);
+    while (keys_[i] != kEmpty) i = (i + 1) & mask_;
+    keys_[i] = old_keys[j];
+    counts_[i] = old_counts[j];
+    total_ += old_counts[j];
+    ++used_;
+  }
+  live_ = used_;
+}
+
+uint32_t VoteCounts::Get(TrackId track, int64_t bin) const {
+  const uint64_t key = (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
+  size_t i = Slot(key);
+  while (keys_[i] != kEmpty) {
+    if (keys_[i] == key) return counts_[i];
+    i = (i + 1) & mask_;
+  }
+  return 0;
+}
+
 std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) const {
-  // Count votes per (track, offset bin) in a flat open-addressing table; a
-  // candidate's strength is its bin plus the better neighbour (a tempo
-  // change spreads votes over two bins).
-  VoteCounter counter;
-  for (const Vote& v : votes) counter.Add(BinKey(v.track, OffsetBin(v.ref_frame - v.query_frame)));
+  VoteCounts counts;
+  for (const Vote& v : votes) counts.Add(v);
+  return RankCandidates(votes, counts);
+}
+
+std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes, const VoteCounts& counter) const {
+  // A candidate's strength is its (track, offset bin) count plus the better
+  // neighbour bin's (a tempo change spreads votes over two bins).
   struct Ranked {
     TrackId track;
     int64_t bin;
     uint32_t strength;
   };
   std::vector<Ranked> ranked;
-  counter.ForEach([&](uint64_t key, uint32_t count) {
-    const TrackId track = static_cast<TrackId>(key >> 32);
-    const int64_t bin = static_cast<int64_t>(key & 0xffffffffu) - kBinBias;
-    const uint32_t neighbour =
-        std::max(counter.Get(BinKey(track, bin - 1)), counter.Get(BinKey(track, bin + 1)));
+  counter.ForEach([&](TrackId track, int64_t bin, uint32_t count) {
+    const uint32_t neighbour = std::max(counter.Get(track, bin - 1), counter.Get(track, bin + 1));
     if (count + neighbour >= 3) ranked.push_back({track, bin, count + neighbour});
   });
   const auto stronger = [](const Ranked& a, const Ranked& b) {
@@ -345,8 +359,8 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   result.score = -1e9;
   if (peaks.empty()) return result;
 
-  PeakMap map;
-  if (!DecodePeakMap(index_.SideData(track), map)) return result;
+  PeakMapView map;
+  if (!map.Reset(index_.SideData(track))) return result;
 
   // Reference window covered by the query under this alignment.
   const double q0 = peaks.front().frame, q1 = peaks.back().frame;
@@ -362,11 +376,10 @@ MatchResult Matcher::ScoreAlignment(std::span<const Peak> peaks, TrackId track, 
   // along the track (a sustained bass line here, silence there).
   const size_t blocks = (width + kDensityBlock - 1) / kDensityBlock;
   std::vector<uint32_t> block_count(blocks * kMaxUnits, 0);
-  const auto first = std::lower_bound(map.frames.begin(), map.frames.end(), static_cast<uint32_t>(std::max(0L, t0 - 1)));
-  for (auto it = first; it != map.frames.end() && static_cast<long>(*it) <= t1 + 1; ++it) {
-    const size_t idx = static_cast<size_t>(it - map.frames.begin());
-    const long t = static_cast<long>(*it);
-    const int u = static_cast<int>(std::lround(map.units[idx]));
+  for (size_t idx = map.LowerBound(static_cast<uint32_t>(std::max(0L, t0 - 1)));
+       idx < map.size() && static_cast<long>(map.frame(idx)) <= t1 + 1; ++idx) {
+    const long t = static_cast<long>(map.frame(idx));
+    const int u = static_cast<int>(std::lround(map.unit(idx)));
     for (long dt = -1; dt <= 1; ++dt) {
       const long tt = t + dt - t0;
       if (tt < 0 || tt >= static_cast<long>(width)) continue;

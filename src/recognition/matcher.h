@@ -69,6 +69,45 @@ struct Candidate {
   std::vector<Vote> votes;
 };
 
+// Votes counted per (track, offset bin), kept up to date as votes enter and
+// leave a sliding window (StreamRecognizer) or built once for a query.
+// Open addressing with linear probing; holds one slot per distinct key seen
+// (bounded by the catalog's offset bins), however many votes pass through.
+// Thread safety: one thread at a time.
+class VoteCounts {
+ public:
+  VoteCounts();
+  void Add(const Vote& vote);
+  // Takes back a vote that was added (ignored when it was not).
+  void Remove(const Vote& vote);
+  uint32_t Get(TrackId track, int64_t bin) const;
+  uint64_t total() const { return total_; }
+  // f(track, bin, count) for every key with a non-zero count.
+  template <class F>
+  void ForEach(F&& f) const {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (keys_[i] != kEmpty && counts_[i] > 0) {
+        f(static_cast<TrackId>(keys_[i] >> 32),
+          static_cast<int64_t>(keys_[i] & 0xffffffffu) - (int64_t{1} << 30), counts_[i]);
+      }
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static uint64_t KeyOf(const Vote& vote);
+  size_t Slot(uint64_t key) const;
+  void Resize(size_t size);
+  void Rehash(size_t size);
+  void AddKey(uint64_t key, uint32_t n);
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> counts_;
+  size_t mask_ = 0;
+  size_t used_ = 0;    // slots holding a key (some may count zero)
+  size_t live_ = 0;    // slots holding a key with a non-zero count
+  uint64_t total_ = 0;  // votes counted
+};
+
 class Matcher {
  public:
   // `min_score`: results below it are dropped (see QueryParams).
@@ -96,6 +135,8 @@ class Matcher {
   // Stage 1b: the best (track, offset) candidates among `votes`, at most
   // QueryParams::candidates, strongest first.
   std::vector<Candidate> RankCandidates(std::span<const Vote> votes) const;
+  // The same with the counts of `votes` already made (kept incrementally).
+  std::vector<Candidate> RankCandidates(std::span<const Vote> votes, const VoteCounts& counts) const;
   // Stage 2: fits the alignment to the candidate's votes and scores it
   // against the query peaks (frames of votes and peaks on the same base).
   MatchResult VerifyCandidate(std::span<const Peak> peaks, const Candidate& candidate) const;

@@ -76,7 +76,14 @@ void StreamRecognizer::Prune(uint32_t now_frame) {
   const uint32_t peak_horizon =
       horizon > static_cast<uint32_t>(fp_params_.pair_max_dt) ? horizon - static_cast<uint32_t>(fp_params_.pair_max_dt) : 0;
   while (!peaks_.empty() && peaks_.front().frame < std::min(peak_horizon, next_anchor_frame_)) peaks_.pop_front();
-  while (!votes_.empty() && static_cast<uint32_t>(votes_.front().query_frame) < horizon) votes_.pop_front();
+  while (votes_head_ < votes_.size() && static_cast<uint32_t>(votes_[votes_head_].query_frame) < horizon) {
+    counts_.Remove(votes_[votes_head_]);
+    ++votes_head_;
+  }
+  if (votes_head_ > votes_.size() / 2) {  // amortised compaction
+    votes_.erase(votes_.begin(), votes_.begin() + static_cast<ptrdiff_t>(votes_head_));
+    votes_head_ = 0;
+  }
 }
 
 void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<StreamEvent>& events) {
@@ -93,11 +100,11 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
     for (const Peak& p : peaks_) {
       if (p.frame >= next_anchor_frame_) scratch_peaks_.push_back(p);
     }
-    scratch_votes_.clear();
-    matcher_.CollectVotes(scratch_peaks_, next_anchor_frame_, anchor_end, scratch_votes_);
-    std::sort(scratch_votes_.begin(), scratch_votes_.end(),
-              [](const Vote& a, const Vote& b) { return a.query_frame < b.query_frame; });
-    votes_.insert(votes_.end(), scratch_votes_.begin(), scratch_votes_.end());
+    // CollectVotes visits anchors in frame order, so the votes arrive in
+    // query_frame order and the window stays sorted by appending.
+    const size_t first_new = votes_.size();
+    matcher_.CollectVotes(scratch_peaks_, next_anchor_frame_, anchor_end, votes_);
+    for (size_t i = first_new; i < votes_.size(); ++i) counts_.Add(votes_[i]);
     next_anchor_frame_ = anchor_end;
   }
   Prune(now_frame);
@@ -149,10 +156,8 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
   }
 
   // 3. New matches among the window's candidates.
-  if (votes_.empty()) return;
-  const uint32_t base = static_cast<uint32_t>(votes_.front().query_frame);
-  scratch_votes_.clear();
-  for (const Vote& v : votes_) scratch_votes_.push_back({v.track, v.query_frame - static_cast<int32_t>(base), v.ref_frame});
+  if (votes_head_ >= votes_.size()) return;
+  const uint32_t base = static_cast<uint32_t>(votes_[votes_head_].query_frame);
   scratch_peaks_.clear();
   for (const Peak& p : peaks_) {
     if (p.frame >= base) {
@@ -161,7 +166,10 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
       scratch_peaks_.push_back(q);
     }
   }
-  for (const Candidate& c : matcher_.RankCandidates(scratch_votes_)) {
+  const std::span<const Vote> window(votes_.data() + votes_head_, votes_.size() - votes_head_);
+  for (Candidate& c : matcher_.RankCandidates(window, counts_)) {
+    // Verification works on frames counted from the window's start.
+    for (Vote& v : c.votes) v.query_frame -= static_cast<int32_t>(base);
     const MatchResult r = matcher_.VerifyCandidate(scratch_peaks_, c);
     if (r.score < query.min_score) continue;
     const double offset = r.reference_offset - r.time_scale * base;

@@ -92,7 +92,9 @@ class StreamRecognizer {
   Fingerprinter fingerprinter_;
   std::vector<Peak> new_peaks_;
   std::deque<Peak> peaks_;    // peaks of the window, frame order
-  std::deque<Vote> votes_;    // votes of the window, query_frame order
+  std::vector<Vote> votes_;   // votes of the window from votes_head_ on, query_frame order
+  size_t votes_head_ = 0;
+  VoteCounts counts_;         // counts of the window's votes, kept incrementally
   uint32_t next_anchor_frame_ = 0;  // anchors before this frame have voted
   uint64_t samples_ = 0;
   uint64_t next_step_sample_ = 0;
@@ -100,7 +102,6 @@ class StreamRecognizer {
   std::vector<Active> active_;
   std::map<TrackId, uint32_t> recently_ended_;  // track -> last confirmed frame, within a window
   std::vector<Peak> scratch_peaks_;
-  std::vector<Vote> scratch_votes_;
 };
 
 }  // namespace earshot::recognition
