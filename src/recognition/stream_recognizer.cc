@@ -141,14 +141,17 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
         a.best_score = std::max(a.best_score, r.score);
       }
     }
-    if (now_frame > a.last_confirmed_frame + end_after || final_step) {
-      if (!final_step) {
-        events.push_back(MakeEvent(StreamEvent::Type::kEnded, a, now_frame));
-        recently_ended_[a.track] = a.last_confirmed_frame;
-        active_.erase(active_.begin() + static_cast<ptrdiff_t>(i));
-        continue;
-      }
-    } else if (now_frame >= a.last_report_frame + ongoing_every) {
+    if (final_step) {  // Finish() ends every running match after this step
+      ++i;
+      continue;
+    }
+    if (now_frame > a.last_confirmed_frame + end_after) {
+      events.push_back(MakeEvent(StreamEvent::Type::kEnded, a, now_frame));
+      recently_ended_[a.track] = a.last_confirmed_frame;
+      active_.erase(active_.begin() + static_cast<ptrdiff_t>(i));
+      continue;
+    }
+    if (now_frame >= a.last_report_frame + ongoing_every) {
       events.push_back(MakeEvent(StreamEvent::Type::kOngoing, a, now_frame));
       a.last_report_frame = now_frame;
     }
