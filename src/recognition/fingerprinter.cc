@@ -75,24 +75,18 @@ std::vector<uint8_t> EncodePeakMap(std::span<const Peak> peaks) {
 bool DecodePeakMap(std::span<const uint8_t> bytes, PeakMap& out) {
   out.frames.clear();
   out.units.clear();
-  if (bytes.size() < 4) return false;
-  auto get32 = [&bytes](size_t at) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(bytes[at + static_cast<size_t>(i)]) << (8 * i);
-    return v;
-  };
-  const uint64_t n = get32(0);
-  if (bytes.size() != 4 + n * 6) return false;
-  out.frames.resize(n);
-  out.units.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    out.frames[i] = get32(4 + 4 * i);
-    if (i > 0 && out.frames[i] < out.frames[i - 1]) return false;
-  }
-  const size_t base = 4 + 4 * n;
-  for (size_t i = 0; i < n; ++i) {
-    const uint16_t v = static_cast<uint16_t>(bytes[base + 2 * i] | (bytes[base + 2 * i + 1] << 8));
-    out.units[i] = static_cast<float>(v) / 256.0f;
+  PeakMapView view;
+  if (!view.Reset(bytes)) return false;
+  out.frames.resize(view.size());
+  out.units.resize(view.size());
+  for (size_t i = 0; i < view.size(); ++i) {
+    out.frames[i] = view.frame(i);
+    if (i > 0 && out.frames[i] < out.frames[i - 1]) {
+      out.frames.clear();
+      out.units.clear();
+      return false;
+    }
+    out.units[i] = view.unit(i);
   }
   return true;
 }

@@ -38,12 +38,6 @@ HashKey PackHash(int anchor_cell, int step_cell, int time_cell);
 // paired with its first `reference_fanout` targets in time.
 std::vector<HashEntry> ReferenceHashes(std::span<const Peak> peaks, const FingerprintParams& params);
 
-// One query pair looked up under several keys.
-struct QueryPair {
-  uint32_t anchor_frame = 0;
-  uint16_t anchor_peak = 0;  // index of the anchor in the query's peak list (for diagnostics)
-};
-
 // Appends to `keys` every key a query pair (anchor a, target b) may have had
 // in the reference under time-scale factors 1 +- max_tempo_change and
 // frequency factors 1 +- max_pitch_change, allowing for the jitter of peak

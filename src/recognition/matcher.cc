@@ -19,9 +19,6 @@ constexpr double kNullGapFrames = 125;  // gap between a query's alignment and t
 
 int64_t OffsetBin(int32_t d) { return static_cast<int64_t>(d) >> kOffsetBinShift; }
 
-// Offset bins are biased to be non-negative inside a key.
-constexpr int64_t kBinBias = int64_t{1} << 30;
-
 // The stretch of the query that matches: the run of consecutive peaks with
 // the largest excess of hits, where each peak weighs hit - penalty. Inside
 // matching audio hits come far more often than the penalty and the sum
@@ -107,10 +104,7 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
 
 VoteCounts::VoteCounts() { Resize(4096); }
 
-uint64_t VoteCounts::KeyOf(const Vote& v) {
-  const int64_t bin = OffsetBin(v.ref_frame - v.query_frame) + kBinBias;
-  return (static_cast<uint64_t>(v.track) << 32) | static_cast<uint64_t>(bin);
-}
+uint64_t VoteCounts::KeyOf(const Vote& v) { return Key(v.track, OffsetBin(v.ref_frame - v.query_frame)); }
 
 size_t VoteCounts::Slot(uint64_t key) const {
   return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 24) & mask_;
@@ -175,7 +169,7 @@ void VoteCounts::Rehash(size_t size) {
 }
 
 uint32_t VoteCounts::Get(TrackId track, int64_t bin) const {
-  const uint64_t key = (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
+  const uint64_t key = Key(track, bin);
   size_t i = Slot(key);
   while (keys_[i] != kEmpty) {
     if (keys_[i] == key) return counts_[i];

@@ -88,13 +88,17 @@ class VoteCounts {
     for (size_t i = 0; i < keys_.size(); ++i) {
       if (keys_[i] != kEmpty && counts_[i] > 0) {
         f(static_cast<TrackId>(keys_[i] >> 32),
-          static_cast<int64_t>(keys_[i] & 0xffffffffu) - (int64_t{1} << 30), counts_[i]);
+          static_cast<int64_t>(keys_[i] & 0xffffffffu) - kBinBias, counts_[i]);
       }
     }
   }
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static constexpr int64_t kBinBias = int64_t{1} << 30;  // keeps offset bins non-negative in a key
+  static uint64_t Key(TrackId track, int64_t bin) {
+    return (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
+  }
   static uint64_t KeyOf(const Vote& vote);
   size_t Slot(uint64_t key) const;
   void Resize(size_t size);

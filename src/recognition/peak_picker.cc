@@ -18,15 +18,12 @@ PeakPicker::PeakPicker(const FingerprintParams& params, int first_bin, int bin_c
       ring_size_(static_cast<size_t>(2 * params.peak_time_radius + 1)),
       power_(ring_size_ * static_cast<size_t>(bin_count)),
       fmax_(ring_size_ * static_cast<size_t>(bin_count)),
-      frame_of_slot_(ring_size_, 0),
       band_of_bin_(static_cast<size_t>(bin_count)),
-      unit_of_bin_(static_cast<size_t>(bin_count)),
       prefix_(static_cast<size_t>(bin_count) + 1),
       per_band_(static_cast<size_t>(params.bands)) {
+  const float octaves = std::log2(params_.max_hz / params_.min_hz);
   for (int b = 0; b < bins_; ++b) {
     const float unit = BinToUnit(static_cast<float>(b + first_bin_));
-    unit_of_bin_[static_cast<size_t>(b)] = unit;
-    const float octaves = std::log2(params_.max_hz / params_.min_hz);
     const int band = static_cast<int>(unit / kUnitsPerOctave / octaves * params_.bands);
     band_of_bin_[static_cast<size_t>(b)] = std::clamp(band, 0, params_.bands - 1);
   }
@@ -52,7 +49,6 @@ void PeakPicker::PushFrame(uint32_t frame, std::span<const float> log_power,
     for (int k = lo + 1; k <= hi; ++k) best = std::max(best, p[k]);
     m[b] = best;
   }
-  frame_of_slot_[slot] = frame;
   frames_seen_ = frame + 1;
 
   // A frame can be examined once peak_time_radius later frames exist.

@@ -63,11 +63,9 @@ class PeakPicker {
   size_t ring_size_;
   std::vector<float> power_;    // ring of frames: power_[slot * bins_ + b]
   std::vector<float> fmax_;     // ring of frequency-max-filtered frames
-  std::vector<uint32_t> frame_of_slot_;
   uint32_t frames_seen_ = 0;
   uint32_t next_to_examine_ = 0;
   std::vector<int> band_of_bin_;
-  std::vector<float> unit_of_bin_;
   std::vector<float> prefix_;   // scratch for the local mean
   std::vector<Peak> block_candidates_;
   std::vector<std::vector<Peak>> per_band_;
