@@ -28,6 +28,7 @@ enum class ErrorCode {
   kIoError,            // the operating system refused a read, write, open or sync
   kUnavailable,        // a server or network peer is down; retrying later may work
   kResourceExhausted,  // disk full, too many items, quota
+  kCancelled,          // stopped on request (SIGTERM, a stop call) before it finished
   kInternal,           // a bug in earshot: please report it
 };
 

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -51,6 +57,16 @@ constexpr double kMaxReserveSamples = 1 << 24;
 // Read() moves unread pending output to the front of its buffer once this
 // many samples at the front have been consumed.
 constexpr size_t kCompactThreshold = size_t{1} << 16;
+
+// Background input: packets queued ahead of the decoder (a few seconds of
+// audio for any common codec; video packets are not queued).
+constexpr size_t kMaxQueuedPackets = 512;
+
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Seconds with one decimal, e.g. "12.3".
 std::string FormatSeconds(double seconds) {
@@ -181,7 +197,18 @@ double DeclaredDuration(const AVFormatContext& format, const AVStream& stream) {
 }  // namespace
 
 struct AudioDecoder::Impl {
-  ~Impl() = default;
+  ~Impl() { StopReader(); }
+
+  // libav's interrupt callback: true abandons the blocking call in progress.
+  static int Interrupt(void* opaque);
+  // The next packet (or a negative AVERROR). With background input and
+  // block = false, kErrorAgain when none is queued yet.
+  int NextPacket(bool block);
+  void ReaderLoop();
+  void StopReader();
+  // The error for a failed read, taking cancellation and stalls into account.
+  Error ReadError(int av_error) const;
+  Result<size_t> ReadSome(std::vector<float>& out, size_t max_samples, bool block);
 
   // One step of the decode loop: takes a decoded frame, or feeds a packet, or
   // finishes the input. Appends any output to pending.
@@ -228,7 +255,126 @@ struct AudioDecoder::Impl {
   uint64_t damaged = 0;
   uint64_t samples_out = 0;
   std::optional<Error> failure;  // sticky error returned by Read
+  bool nonblocking_read = false; // this Read must not wait for packets (ReadAvailable)
+  bool would_block = false;      // the last Step found no queued packet (background input)
+  bool end_returned = false;     // Read returned 0 at the end of the input
+
+  // Interrupts and stalls (read by Interrupt() on whichever thread does I/O).
+  std::atomic<int64_t> last_input_ns{0};  // steady clock of the last packet (or of Open)
+  std::atomic<bool> stalled{false};
+  std::atomic<bool> stop_reader{false};
+
+  // Background input: the input thread fills `queue` with packets of the
+  // audio stream, or an error/EOF code as the last entry.
+  struct Queued {
+    PacketPtr packet;  // null for an error entry
+    int error = 0;
+  };
+  std::thread reader;
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  std::deque<Queued> queue;  // guarded by queue_mutex
+  bool reader_done = false;  // guarded by queue_mutex: no more entries will come
 };
+
+int AudioDecoder::Impl::Interrupt(void* opaque) {
+  auto* d = static_cast<Impl*>(opaque);
+  if (d->stop_reader.load(std::memory_order_relaxed)) return 1;
+  if (d->options.cancel != nullptr && d->options.cancel->load(std::memory_order_relaxed)) return 1;
+  if (d->options.stall_timeout_s > 0) {
+    const double idle_s =
+        static_cast<double>(SteadyNanos() - d->last_input_ns.load(std::memory_order_relaxed)) * 1e-9;
+    if (idle_s > d->options.stall_timeout_s) {
+      d->stalled.store(true, std::memory_order_relaxed);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+Error AudioDecoder::Impl::ReadError(int av_error) const {
+  if (options.cancel != nullptr && options.cancel->load()) {
+    return Error(ErrorCode::kCancelled, "reading " + name + " was cancelled");
+  }
+  if (stalled.load()) {
+    return Error(ErrorCode::kUnavailable, name + " stalled: no data for " +
+                                              FormatSeconds(options.stall_timeout_s) + " s");
+  }
+  return Error(CodeForAvError(av_error), "reading " + name + " failed at about " +
+                                             FormatSeconds(decoded_source_s) +
+                                             " s: " + DescribeAvError(av_error));
+}
+
+int AudioDecoder::Impl::NextPacket(bool block) {
+  if (!options.background_input) {
+    int ret = av_read_frame(format.get(), packet.get());
+    if (ret >= 0) last_input_ns.store(SteadyNanos(), std::memory_order_relaxed);
+    return ret;
+  }
+  std::unique_lock lock(queue_mutex);
+  if (block) queue_changed.wait(lock, [&] { return !queue.empty() || reader_done; });
+  if (queue.empty()) return reader_done ? compat::kErrorEof : compat::kErrorAgain;
+  Queued next = std::move(queue.front());
+  if (next.packet) {
+    queue.pop_front();
+    av_packet_move_ref(packet.get(), next.packet.get());
+    lock.unlock();
+    queue_changed.notify_all();  // room for the input thread
+    return 0;
+  }
+  if (next.error == compat::kErrorInvalidData) {  // damage: report once, go on
+    queue.pop_front();
+    return next.error;
+  }
+  queue.front() = std::move(next);  // a final error or EOF stays for later calls
+  return next.error;
+}
+
+void AudioDecoder::Impl::ReaderLoop() {
+  int consecutive_invalid = 0;
+  while (!stop_reader.load()) {
+    PacketPtr p = MakePacket();
+    int ret = p ? av_read_frame(format.get(), p.get()) : compat::ErrorFromErrno(ENOMEM);
+    Queued entry;
+    if (ret >= 0) {
+      last_input_ns.store(SteadyNanos(), std::memory_order_relaxed);
+      consecutive_invalid = 0;
+      if (p->stream_index != stream_index) {
+        AVStream* other = format->streams[p->stream_index];
+        if (other != nullptr) other->discard = AVDISCARD_ALL;
+        continue;
+      }
+      entry.packet = std::move(p);
+    } else {
+      entry.error = ret;
+      if (ret == compat::kErrorInvalidData && ++consecutive_invalid > kMaxConsecutiveReadErrors) {
+        entry.error = compat::kErrorEof;
+      }
+    }
+    const bool last = !entry.packet && entry.error != compat::kErrorInvalidData;
+    bool was_empty = false;
+    {
+      std::unique_lock lock(queue_mutex);
+      queue_changed.wait(lock, [&] { return queue.size() < kMaxQueuedPackets || stop_reader.load(); });
+      if (stop_reader.load()) break;
+      was_empty = queue.empty();
+      queue.push_back(std::move(entry));
+      if (last) reader_done = true;
+    }
+    queue_changed.notify_all();
+    if ((was_empty || last) && options.on_input) options.on_input();
+    if (last) return;
+  }
+  std::lock_guard lock(queue_mutex);
+  reader_done = true;
+}
+
+void AudioDecoder::Impl::StopReader() {
+  if (!reader.joinable()) return;
+  stop_reader.store(true);
+  queue_changed.notify_all();
+  reader.join();
+}
 
 Status AudioDecoder::Impl::Damage(std::string_view what, int av_error) {
   if (options.strict) {
@@ -272,7 +418,11 @@ Status AudioDecoder::Impl::Step() {
   }
 
   // The decoder needs input.
-  ret = av_read_frame(format.get(), packet.get());
+  ret = NextPacket(/*block=*/!nonblocking_read);
+  if (ret == compat::kErrorAgain && options.background_input) {
+    would_block = true;
+    return Ok();
+  }
   if (ret == compat::kErrorEof) {
     input_ended = true;
     ret = avcodec_send_packet(codec.get(), nullptr);
@@ -280,11 +430,7 @@ Status AudioDecoder::Impl::Step() {
     return Ok();
   }
   if (ret < 0) {
-    if (ret != compat::kErrorInvalidData) {
-      return MakeError(CodeForAvError(ret), "reading " + name + " failed at about " +
-                                                FormatSeconds(decoded_source_s) +
-                                                " s: " + DescribeAvError(ret));
-    }
+    if (ret != compat::kErrorInvalidData) return std::unexpected(ReadError(ret));
     if (++consecutive_read_errors > kMaxConsecutiveReadErrors) {
       input_ended = true;
       avcodec_send_packet(codec.get(), nullptr);
@@ -479,9 +625,17 @@ Result<std::unique_ptr<AudioDecoder>> AudioDecoder::Open(const std::string& url,
         ErrorCode::kInvalidArgument,
         "opening " + name + ": bad format option value (" + DescribeAvError(ret) + ")");
   }
+  raw_format->interrupt_callback.callback = &Impl::Interrupt;
+  raw_format->interrupt_callback.opaque = impl.get();
+  impl->last_input_ns.store(SteadyNanos());
   // On failure avformat_open_input frees raw_format.
   ret = avformat_open_input(&raw_format, url.c_str(), nullptr, format_options.out());
-  if (ret < 0) return std::unexpected(HeaderError(ret, name));
+  if (ret < 0) {
+    if (ret == compat::kErrorExit || impl->stalled.load()) {
+      return std::unexpected(impl->ReadError(ret).Wrap("opening " + name));
+    }
+    return std::unexpected(HeaderError(ret, name));
+  }
   impl->format.reset(raw_format);
   AVFormatContext& format = *impl->format;
   if (const AVDictionaryEntry* unknown = format_options.First()) {
@@ -490,7 +644,12 @@ Result<std::unique_ptr<AudioDecoder>> AudioDecoder::Open(const std::string& url,
   }
 
   ret = avformat_find_stream_info(&format, nullptr);
-  if (ret < 0) return std::unexpected(HeaderError(ret, name));
+  if (ret < 0) {
+    if (ret == compat::kErrorExit || impl->stalled.load()) {
+      return std::unexpected(impl->ReadError(ret).Wrap("opening " + name));
+    }
+    return std::unexpected(HeaderError(ret, name));
+  }
 
   const AVCodec* decoder = nullptr;
   int index = av_find_best_stream(&format, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
@@ -554,18 +713,39 @@ Result<std::unique_ptr<AudioDecoder>> AudioDecoder::Open(const std::string& url,
     impl->expected_duration_s = info.duration_s;
   }
   TakeLibavLogMessage();
+  if (options.background_input) {
+    Impl* d = impl.get();
+    d->reader = std::thread([d] { d->ReaderLoop(); });
+  }
   return std::make_unique<AudioDecoder>(PrivateTag{}, std::move(impl));
 }
 
 Result<size_t> AudioDecoder::Read(std::vector<float>& out, size_t max_samples) {
-  Impl& d = *impl_;
+  return impl_->ReadSome(out, max_samples, /*block=*/true);
+}
+
+Result<size_t> AudioDecoder::ReadAvailable(std::vector<float>& out, size_t max_samples) {
+  if (!impl_->options.background_input) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "decoding " + impl_->name + ": ReadAvailable() needs background_input");
+  }
+  return impl_->ReadSome(out, max_samples, /*block=*/false);
+}
+
+bool AudioDecoder::finished() const { return impl_->end_returned || impl_->failure.has_value(); }
+
+Result<size_t> AudioDecoder::Impl::ReadSome(std::vector<float>& out, size_t max_samples,
+                                            bool block) {
+  Impl& d = *this;
   if (max_samples == 0) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "decoding " + d.name + ": Read() needs max_samples > 0");
   }
   if (d.failure) return std::unexpected(*d.failure);
 
-  while (d.available() < max_samples && !d.finished) {
+  d.nonblocking_read = !block;
+  d.would_block = false;
+  while (d.available() < max_samples && !d.finished && !d.would_block) {
     if (Status s = d.Step(); !s) {
       d.failure = s.error();
       return std::unexpected(s.error());
@@ -573,6 +753,8 @@ Result<size_t> AudioDecoder::Read(std::vector<float>& out, size_t max_samples) {
   }
 
   size_t n = std::min(d.available(), max_samples);
+  if (n == 0 && !d.finished) return size_t{0};  // nothing queued yet (ReadAvailable)
+  if (n == 0) d.end_returned = true;
   if (n == 0 && d.samples_out == 0) {
     std::string message = d.name + " contains no audio samples";
     if (d.damaged > 0) {

@@ -15,8 +15,10 @@
 //   }
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +45,23 @@ struct AudioDecodeOptions {
   // {"headers", "Authorization: ...\r\n"}. An option that neither the
   // demuxer nor the protocol recognises is a kInvalidArgument error.
   std::map<std::string, std::string> format_options;
+
+  // --- Live inputs -------------------------------------------------------
+  // Blocking I/O (connecting, reading) is abandoned when *cancel becomes true
+  // (Open/Read return kCancelled) or when no packet has arrived for
+  // stall_timeout_s seconds (kUnavailable, "stalled: no data for N s").
+  // 0 waits forever. `cancel` is borrowed and must outlive the decoder.
+  const std::atomic<bool>* cancel = nullptr;
+  double stall_timeout_s = 0;
+
+  // true: after Open, a background thread (the input thread: it only waits
+  // on the network and demuxes, it never decodes) reads packets into a
+  // bounded queue, so that ReadAvailable() never blocks on I/O. `on_input`
+  // (optional) is called from that thread whenever packets arrive in an
+  // empty queue and when the input ends or fails; it must be cheap and
+  // thread-safe (e.g. schedule the consumer). false: Read() demuxes inline.
+  bool background_input = false;
+  std::function<void()> on_input;
 };
 
 // What the input says about the decoded audio stream (before resampling).
@@ -107,6 +126,15 @@ class AudioDecoder {
   // samples"); kIoError / kUnavailable when reading fails. After an error the
   // decoder is finished: later calls return the same error.
   Result<size_t> Read(std::vector<float>& out, size_t max_samples);
+
+  // Like Read() but never waits for input (requires options.background_input):
+  // decodes only packets already queued and returns 0 when none are (check
+  // finished() to tell "nothing yet" from "end of input"). Same errors.
+  Result<size_t> ReadAvailable(std::vector<float>& out, size_t max_samples);
+
+  // true once the end of the input has been returned (a 0 from Read or
+  // ReadAvailable at end of input) or an error.
+  bool finished() const;
 
   // Number of packets and frames that failed to decode or were flagged as
   // damaged (strict = false), plus 1 if the input ended clearly before its

@@ -46,6 +46,7 @@ namespace earshot::media::compat {
 // Error codes returned by libav functions (negative ints).
 inline constexpr int kErrorEof = AVERROR_EOF;
 inline constexpr int kErrorAgain = AVERROR(EAGAIN);
+inline constexpr int kErrorExit = AVERROR_EXIT;  // a blocking call was interrupted
 inline constexpr int kErrorInvalidData = AVERROR_INVALIDDATA;
 inline constexpr int kErrorStreamNotFound = AVERROR_STREAM_NOT_FOUND;
 inline constexpr int kErrorDecoderNotFound = AVERROR_DECODER_NOT_FOUND;

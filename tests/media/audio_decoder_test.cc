@@ -2,7 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -479,6 +487,154 @@ TEST_F(AudioDecoderTest, UnknownProtocolIsUnsupported) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code(), ErrorCode::kUnsupported) << result.error().ToString();
   EXPECT_NE(result.error().message().find("a.mp3"), std::string::npos);
+}
+
+// A one-connection HTTP server on 127.0.0.1 that answers with `prefix` (the
+// start of a response) and then sends nothing more until it is destroyed:
+// a live source that stalls.
+class StallingServer {
+ public:
+  explicit StallingServer(std::string prefix) : prefix_(std::move(prefix)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener_, 4) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~StallingServer() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    changed_.notify_all();
+    ::shutdown(listener_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    ::close(listener_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/live.wav"; }
+
+ private:
+  void Serve() {
+    int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0) return;
+    char request[4096];
+    (void)::recv(client, request, sizeof(request), 0);
+    size_t sent = 0;
+    while (sent < prefix_.size()) {
+      ssize_t n = ::send(client, prefix_.data() + sent, prefix_.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [&] { return done_; });
+    ::close(client);
+  }
+
+  std::string prefix_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool done_ = false;
+};
+
+std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return bytes;
+}
+
+TEST_F(AudioDecoderTest, BackgroundInputGivesTheSameSamples) {
+  auto whole = Decode("sine.mp3", 8000);
+  ASSERT_TRUE(whole.has_value()) << whole.error().ToString();
+  AudioDecodeOptions options = Options(8000);
+  options.background_input = true;
+  std::atomic<int> notified{0};
+  options.on_input = [&] { notified.fetch_add(1); };
+  auto decoder = AudioDecoder::Open(Media("sine.mp3"), options);
+  ASSERT_TRUE(decoder.has_value()) << decoder.error().ToString();
+  std::vector<float> blocking;
+  for (int i = 0; i < 100000; ++i) {
+    auto n = (*decoder)->Read(blocking, 1000);
+    ASSERT_TRUE(n.has_value()) << n.error().ToString();
+    if (*n == 0) break;
+  }
+  EXPECT_TRUE((*decoder)->finished());
+  EXPECT_EQ(blocking, whole->samples);
+  EXPECT_GT(notified.load(), 0);
+
+  // ReadAvailable never waits: polled until the end, it also gets everything.
+  auto polled_decoder = AudioDecoder::Open(Media("sine.mp3"), options);
+  ASSERT_TRUE(polled_decoder.has_value());
+  std::vector<float> polled;
+  for (int i = 0; i < 1000000 && !(*polled_decoder)->finished(); ++i) {
+    auto n = (*polled_decoder)->ReadAvailable(polled, 1000);
+    ASSERT_TRUE(n.has_value()) << n.error().ToString();
+    if (*n == 0 && !(*polled_decoder)->finished()) std::this_thread::yield();
+  }
+  EXPECT_TRUE((*polled_decoder)->finished());
+  EXPECT_EQ(polled, whole->samples);
+}
+
+TEST_F(AudioDecoderTest, ReadAvailableNeedsBackgroundInput) {
+  auto decoder = AudioDecoder::Open(Media("sine.wav"), Options());
+  ASSERT_TRUE(decoder.has_value());
+  std::vector<float> out;
+  auto n = (*decoder)->ReadAvailable(out, 100);
+  ASSERT_FALSE(n.has_value());
+  EXPECT_EQ(n.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(AudioDecoderTest, StalledLiveInputIsUnavailableAfterTheTimeout) {
+  // Headers and the first part of a WAV file, then nothing: the decoder
+  // returns the audio it got, then reports the stall.
+  std::string wav = ReadFileBytes(Media("sine.wav"));
+  ASSERT_GT(wav.size(), 40000u);
+  for (bool background : {false, true}) {
+    SCOPED_TRACE(background);
+    StallingServer one("HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\n\r\n" + wav.substr(0, 40000));
+    AudioDecodeOptions options = Options(8000);
+    options.stall_timeout_s = 0.5;
+    options.background_input = background;
+    auto decoder = AudioDecoder::Open(one.url(), options);
+    ASSERT_TRUE(decoder.has_value()) << decoder.error().ToString();
+    std::vector<float> pcm;
+    Result<size_t> n = size_t{0};
+    for (int i = 0; i < 10000; ++i) {
+      n = (*decoder)->Read(pcm, 800);
+      if (!n || *n == 0) break;
+    }
+    ASSERT_FALSE(n.has_value()) << "expected a stall error after " << pcm.size() << " samples";
+    EXPECT_EQ(n.error().code(), ErrorCode::kUnavailable) << n.error().ToString();
+    EXPECT_NE(n.error().message().find("stalled"), std::string::npos) << n.error().message();
+    EXPECT_GT(pcm.size(), 1000u);  // what arrived before the stall was decoded
+  }
+}
+
+TEST_F(AudioDecoderTest, CancelAbandonsABlockingOpen) {
+  StallingServer server("");  // accepts, never answers
+  std::atomic<bool> cancel{false};
+  AudioDecodeOptions options = Options(8000);
+  options.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel.store(true);
+  });
+  auto decoder = AudioDecoder::Open(server.url(), options);
+  canceller.join();
+  ASSERT_FALSE(decoder.has_value());
+  EXPECT_EQ(decoder.error().code(), ErrorCode::kCancelled) << decoder.error().ToString();
 }
 
 }  // namespace
