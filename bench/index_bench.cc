@@ -24,13 +24,13 @@
 #include <string>
 #include <vector>
 
-#include "index/file_util.h"
+#include "common/file_util.h"
 #include "recognition/index_segment.h"
 
 namespace {
 
-using earshot::index::FileWriter;
-using earshot::index::MappedFile;
+using earshot::FileWriter;
+using earshot::MappedFile;
 using earshot::recognition::HashKey;
 using earshot::recognition::Posting;
 using earshot::recognition::SegmentBuilder;

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "index/file_util.h"
+#include "common/file_util.h"
 #include "index/manifest.h"
 #include "index/merge_policy.h"
 #include "recognition/index_segment.h"

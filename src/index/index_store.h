@@ -56,6 +56,10 @@
 #include "recognition/index_reader.h"
 #include "recognition/types.h"
 
+namespace earshot {
+class LockFile;
+}  // namespace earshot
+
 namespace earshot::index {
 
 struct IndexStoreOptions {
@@ -91,7 +95,6 @@ struct IndexStoreOptions {
   std::chrono::milliseconds lock_timeout{0};
 };
 
-class LockFile;
 class StoreSnapshot;
 struct LiveSegment;
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "index/file_util.h"
+#include "common/file_util.h"
 #include "index/manifest.h"
 #include "recognition/index_segment.h"
 #include "recognition/memory_index.h"

@@ -1,4 +1,4 @@
-// POSIX file helpers of the on-disk index: buffered writes with fsync, atomic
+// POSIX file helpers (index segments, result files, spools): buffered writes with fsync, atomic
 // replacement, directory sync, an advisory lock file and read-only mappings.
 // Every failure is an Error naming the file and the OS reason.
 //
@@ -17,7 +17,7 @@
 
 #include "common/error.h"
 
-namespace earshot::index {
+namespace earshot {
 
 // The error for a failed system call `what` on `path` with errno `err`:
 // kNotFound for ENOENT, kResourceExhausted for ENOSPC/EDQUOT, else kIoError.
@@ -101,4 +101,4 @@ class MappedFile {
   size_t size_;
 };
 
-}  // namespace earshot::index
+}  // namespace earshot

@@ -1,4 +1,4 @@
-#include "index/file_util.h"
+#include "common/file_util.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,7 +11,7 @@
 #include <thread>
 #include <utility>
 
-namespace earshot::index {
+namespace earshot {
 namespace {
 
 constexpr size_t kWriteBuffer = size_t{1} << 20;
@@ -185,4 +185,4 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-}  // namespace earshot::index
+}  // namespace earshot
