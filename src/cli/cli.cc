@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "catalog/identify.h"
 #include "cli/progress.h"
+#include "cli/scan_command.h"
 #include "recognition/fingerprint_params.h"
 #include "store/manifest.h"
 
@@ -405,6 +406,15 @@ int RunCli(int argc, char** argv) {
                      "report matches scoring at least this (default " +
                          FormatNumber(recognition::QueryParams{}.min_score) + "; unrelated audio scores about 2.5)");
 
+  ScanArgs scan_args;
+  auto* scan_cmd = app.add_subcommand(
+      "scan",
+      "watch live streams (or replay files) and write a JSON identification response into "
+      "RESULTS/{stream_id}/ for every catalogued match, plus a summary at the end; "
+      "results can also go to S3, webhooks and email. Ends at the end of the stream or on "
+      "SIGTERM/SIGINT, flushing every result.");
+  AddScanOptions(scan_cmd, scan_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -415,6 +425,7 @@ int RunCli(int argc, char** argv) {
   if (remove_cmd->parsed()) return RunCatalogRemove(catalog_dir, remove_ids);
   if (stats_cmd->parsed()) return RunCatalogStats(catalog_dir, stats_json);
   if (id_cmd->parsed()) return RunIdentify(catalog_dir, ident);
+  if (scan_cmd->parsed()) return RunScan(catalog_dir, scan_args);
   return kExitSetup;
 }
 

@@ -111,7 +111,7 @@ int64_t ScanSession::NowMs() const { return UnixMillisNow(); }
 ScanSession::Next ScanSession::Step(size_t budget_samples) {
   if (cancel_.load() && state_ != State::kFinish && state_ != State::kDone) {
     end_status_ = "cancelled";
-    state_ = State::kFinish;
+    return Finish();
   }
   switch (state_) {
     case State::kConnect: return Connect();
