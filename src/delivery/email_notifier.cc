@@ -1,5 +1,7 @@
 #include "delivery/email_notifier.h"
 
+#include "delivery/header_text.h"
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
@@ -32,21 +34,6 @@ struct CurlDeleter {
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// CR, LF, NUL, the other C0 controls except tab, and DEL.
-bool HasControl(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    return (c < 0x20 && c != '\t') || c == 0x7f;
-  });
-}
 
 bool IsPrintableAscii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char ch) {
@@ -234,14 +221,14 @@ Result<int> ParseTimeoutMs(const TargetSpec& spec) {
 
 // Validates url=; returns whether it is smtps://.
 Result<bool> CheckSmtpUrl(const std::string& url) {
-  std::string lower = Lower(url);
+  std::string lower = AsciiLower(url);
   bool implicit_tls = lower.starts_with("smtps://");
   size_t scheme_end = implicit_tls ? 8 : lower.starts_with("smtp://") ? 7 : 0;
   if (scheme_end == 0) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "email: url '" + RedactUrl(url) + "' is not an smtp:// or smtps:// URL");
   }
-  if (HasControl(url) || url.find_first_of(" \t") != std::string::npos) {
+  if (HasControlChars(url) || url.find_first_of(" \t") != std::string::npos) {
     return MakeError(ErrorCode::kInvalidArgument, "email: url contains white space or controls");
   }
   if (url.find_first_of("?#") != std::string::npos) {
@@ -280,7 +267,7 @@ Result<std::vector<std::string>> ParseRecipients(const std::string& list) {
       return MakeError(
           ErrorCode::kInvalidArgument,
           "email: to= address '" +
-              (HasControl(address) ? std::string("(with control characters)") : address) +
+              (HasControlChars(address) ? std::string("(with control characters)") : address) +
               "' is not a plain local@domain address");
     }
     if (std::find(out.begin(), out.end(), address) == out.end()) out.push_back(std::move(address));
@@ -511,14 +498,14 @@ bool IsPlainEmailAddress(std::string_view address) {
 Result<std::string> FormatEmailMessage(const Notification& notification, const std::string& from,
                                        const std::vector<std::string>& to,
                                        std::int64_t unix_seconds) {
-  if (HasControl(notification.subject)) {
+  if (HasControlChars(notification.subject)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "the subject has CR, LF or other control characters (header injection?)");
   }
   if (notification.event_type.empty() || !IsPrintableAscii(notification.event_type)) {
     return MakeError(ErrorCode::kInvalidArgument, "the event type is empty or not printable ASCII");
   }
-  if (notification.idempotency_key.empty() || HasControl(notification.idempotency_key)) {
+  if (notification.idempotency_key.empty() || HasControlChars(notification.idempotency_key)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "the idempotency key is empty or has control characters");
   }
@@ -599,7 +586,7 @@ Result<std::unique_ptr<Notifier>> MakeEmailNotifier(const TargetSpec& spec) {
   if (!IsPlainEmailAddress(*from)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "email: from='" +
-                         (HasControl(*from) ? std::string("(with control characters)") : *from) +
+                         (HasControlChars(*from) ? std::string("(with control characters)") : *from) +
                          "' is not a plain local@domain address");
   }
   config.from = std::move(*from);
@@ -611,7 +598,7 @@ Result<std::unique_ptr<Notifier>> MakeEmailNotifier(const TargetSpec& spec) {
   config.to = std::move(*recipients);
 
   config.username = OptionOr(spec, "username", "");
-  if (HasControl(config.username)) {
+  if (HasControlChars(config.username)) {
     return MakeError(ErrorCode::kInvalidArgument, "email: username has control characters");
   }
   if (!config.username.empty()) {

@@ -1,5 +1,7 @@
 #include "delivery/webhook_notifier.h"
 
+#include "delivery/header_text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -22,22 +24,6 @@ constexpr int kMaxTimeoutMs = 600000;
 constexpr int kMaxConnectTimeoutMs = 5000;
 constexpr size_t kAnswerExcerptBytes = 200;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// True when `s` holds a byte that must not appear in a header value
-// (CR, LF, NUL and the other controls except tab, and DEL).
-bool HasControl(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    auto c = static_cast<unsigned char>(ch);
-    return (c < 0x20 && c != '\t') || c == 0x7f;
-  });
-}
-
 bool IsHeaderName(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
     auto c = static_cast<unsigned char>(ch);
@@ -50,13 +36,13 @@ bool IsReservedHeader(std::string_view name) {
   static constexpr std::string_view kReserved[] = {
       "content-type",    "content-length",    "user-agent", "host",
       "idempotency-key", "transfer-encoding", "expect",     "connection"};
-  std::string lower = Lower(name);
+  std::string lower = AsciiLower(name);
   if (lower.starts_with("x-earshot-")) return true;
   return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
 }
 
 Status CheckUrl(const std::string& url) {
-  std::string lower = Lower(url);
+  std::string lower = AsciiLower(url);
   size_t scheme_end = lower.starts_with("https://") ? 8 : lower.starts_with("http://") ? 7 : 0;
   if (scheme_end == 0) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -132,11 +118,11 @@ class WebhookNotifier final : public Notifier {
 
   Status Notify(const Notification& notification) override {
     const std::string where = "webhook POST " + shown_url_;
-    if (notification.event_type.empty() || HasControl(notification.event_type)) {
+    if (notification.event_type.empty() || HasControlChars(notification.event_type)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        where + ": the event type is empty or has control characters");
     }
-    if (notification.idempotency_key.empty() || HasControl(notification.idempotency_key)) {
+    if (notification.idempotency_key.empty() || HasControlChars(notification.idempotency_key)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        where + ": the idempotency key is empty or has control characters");
     }
@@ -169,7 +155,7 @@ class WebhookNotifier final : public Notifier {
                           Excerpt(response->body);
     if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
       std::string retry_after = response->Header("retry-after");
-      if (!retry_after.empty() && retry_after.size() <= 64 && !HasControl(retry_after)) {
+      if (!retry_after.empty() && retry_after.size() <= 64 && !HasControlChars(retry_after)) {
         message += " (Retry-After: " + retry_after + ")";
       }
       return MakeError(ErrorCode::kUnavailable, std::move(message));
@@ -235,7 +221,7 @@ Result<std::unique_ptr<Notifier>> MakeWebhookNotifier(const TargetSpec& spec, Un
       }
       header_value = env;
     }
-    if (HasControl(header_value)) {
+    if (HasControlChars(header_value)) {
       // Never echo the value: it may be a token.
       return MakeError(
           ErrorCode::kInvalidArgument,
