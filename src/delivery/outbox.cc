@@ -187,7 +187,8 @@ void Outbox::Run() {
     const auto now = std::chrono::steady_clock::now();
     auto first = queue_.begin();
     if (first->first > now) {
-      changed_.wait_until(lock, first->first);
+      const auto due = first->first;  // a copy: another thread may erase the entry meanwhile
+      changed_.wait_until(lock, due);
       continue;
     }
     Entry entry = std::move(first->second);

@@ -138,7 +138,8 @@ void Scanner::Work() {
     if (timers_.empty()) {
       work_.wait(lock);
     } else {
-      work_.wait_until(lock, timers_.begin()->first);
+      const auto due = timers_.begin()->first;  // a copy: the timer may be erased meanwhile
+      work_.wait_until(lock, due);
     }
   }
 }
