@@ -10,19 +10,36 @@
 //                       catalog of 200 generated tracks of 2 min (400 min)
 //   BM_StreamRecognizer 60 s of stream (talk, music, talk) pushed in 0.5 s
 //                       chunks into a StreamRecognizer on the same catalog
+//   BM_StreamRecognizerReal  only when EARSHOT_BENCH_CATALOG (a catalog
+//                       directory, opened read-only) and EARSHOT_BENCH_PCM
+//                       (a stream's decoded audio: raw float32 mono at 8 kHz)
+//                       are set: the stream pushed in 100 ms chunks, as
+//                       `identify --follow` does. Counters: cpu_s_per_hour
+//                       (CPU seconds per stream-hour, decoding excluded) and
+//                       x_fingerprint, its CPU time over that of the
+//                       Fingerprinter alone on the same audio, measured in
+//                       the same run (a baseline that does not depend on how
+//                       busy the machine is). For example:
+//                         EARSHOT_BENCH_CATALOG=/var/tmp/earshot/perf-cat
+//                         EARSHOT_BENCH_PCM=/var/tmp/earshot/pcm8k/stream02.flv.f32
+//                         build/bench/recognition_bench --benchmark_filter=Real
 //
 // Counters: x_realtime = seconds of audio processed per second (rate), and
 // per-benchmark work counts. The catalog is built once, on first use (about
 // half a minute: generating and fingerprinting 400 min of audio).
 #include <benchmark/benchmark.h>
-
 #include <fftw3.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "../tests/recognition/test_audio.h"
+#include "catalog/catalog.h"
 #include "recognition/fingerprinter.h"
 #include "recognition/matcher.h"
 #include "recognition/spectrogram.h"
@@ -31,6 +48,7 @@
 namespace {
 
 using earshot::recognition::ExtractPeaks;
+using earshot::recognition::Fingerprinter;
 using earshot::recognition::FingerprintParams;
 using earshot::recognition::FingerprintTrack;
 using earshot::recognition::Matcher;
@@ -205,6 +223,95 @@ void BM_StreamRecognizer(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamRecognizer)->Unit(benchmark::kMillisecond);
 
+// CPU time of the calling thread, in seconds.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void BM_StreamRecognizerReal(benchmark::State& state, std::string catalog_dir,
+                             std::string pcm_path) {
+  earshot::catalog::CatalogOptions options;
+  options.create_if_missing = false;
+  options.read_only = true;
+  options.background_merge = false;
+  auto catalog = earshot::catalog::Catalog::Open(catalog_dir, options);
+  if (!catalog) {
+    state.SkipWithError(("cannot open catalog " + catalog_dir).c_str());
+    return;
+  }
+  std::vector<float> pcm;
+  if (FILE* f = std::fopen(pcm_path.c_str(), "rb")) {
+    float buffer[4096];
+    size_t n = 0;
+    while ((n = std::fread(buffer, sizeof(float), 4096, f)) > 0)
+      pcm.insert(pcm.end(), buffer, buffer + n);
+    std::fclose(f);
+  }
+  if (pcm.empty()) {
+    state.SkipWithError(("cannot read " + pcm_path).c_str());
+    return;
+  }
+  const FingerprintParams& params = (*catalog)->params();
+  const auto snapshot = (*catalog)->Snapshot();
+  const Matcher matcher(*snapshot, params, QueryParams());
+  const size_t chunk = static_cast<size_t>(params.sample_rate) / 10;
+  const double seconds = static_cast<double>(pcm.size()) / params.sample_rate;
+
+  // Baseline: the query-density fingerprinter alone over the same audio.
+  double fingerprint_cpu = 1e300;
+  for (int k = 0; k < 2; ++k) {
+    const double t0 = ThreadCpuSeconds();
+    Fingerprinter fp(params, QueryParams().query_peaks_per_band);
+    std::vector<Peak> peaks;
+    for (size_t i = 0; i < pcm.size(); i += chunk) {
+      peaks.clear();
+      fp.Push(std::span(pcm).subspan(i, std::min(chunk, pcm.size() - i)), peaks);
+    }
+    fp.Finish(peaks);
+    benchmark::DoNotOptimize(peaks.data());
+    fingerprint_cpu = std::min(fingerprint_cpu, ThreadCpuSeconds() - t0);
+  }
+
+  double cpu = 0;
+  size_t events_total = 0, started = 0;
+  for (auto _ : state) {
+    const double t0 = ThreadCpuSeconds();
+    StreamRecognizer recognizer(matcher, StreamParams());
+    std::vector<StreamEvent> events;
+    for (size_t i = 0; i < pcm.size(); i += chunk) {
+      recognizer.Push(std::span(pcm).subspan(i, std::min(chunk, pcm.size() - i)), events);
+    }
+    recognizer.Finish(events);
+    cpu += ThreadCpuSeconds() - t0;
+    events_total += events.size();
+    for (const StreamEvent& e : events) started += e.type == StreamEvent::Type::kStarted;
+  }
+  const double n = static_cast<double>(state.iterations());
+  SetAudioCounters(state, seconds, pcm.size());
+  state.counters["stream_s"] = seconds;
+  state.counters["cpu_s_per_hour"] = cpu / n / seconds * 3600.0;
+  state.counters["fingerprint_cpu_s_per_hour"] = fingerprint_cpu / seconds * 3600.0;
+  state.counters["x_fingerprint"] = cpu / n / fingerprint_cpu;
+  state.counters["events"] = static_cast<double>(events_total) / n;
+  state.counters["matches"] = static_cast<double>(started) / n;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  const char* catalog_dir = std::getenv("EARSHOT_BENCH_CATALOG");
+  const char* pcm_path = std::getenv("EARSHOT_BENCH_PCM");
+  if (catalog_dir && *catalog_dir && pcm_path && *pcm_path) {
+    benchmark::RegisterBenchmark("BM_StreamRecognizerReal", BM_StreamRecognizerReal,
+                                 std::string(catalog_dir), std::string(pcm_path))
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -18,10 +18,13 @@
 //     large for a true match. A result is reported when it reaches min_score.
 //
 // Thread safety: Match() is const and may run concurrently on one Matcher as
-// long as the IndexReader it borrows outlives it.
+// long as the IndexReader it borrows outlives it. Verification keeps its
+// working buffers per thread (tens of KB for a 10 s query; they grow with
+// the longest query a thread has verified and are reused).
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -69,17 +72,14 @@ struct Candidate {
   std::vector<Vote> votes;
 };
 
-// Votes counted per (track, offset bin), kept up to date as votes enter and
-// leave a sliding window (StreamRecognizer) or built once for a query.
-// Open addressing with linear probing; holds one slot per distinct key seen
-// (bounded by the catalog's offset bins), however many votes pass through.
+// Votes counted per (track, offset bin), built once for a query (VoteWindow
+// is the sliding-window counterpart). Open addressing with linear probing;
+// holds one slot per distinct key seen.
 // Thread safety: one thread at a time.
 class VoteCounts {
  public:
   VoteCounts();
   void Add(const Vote& vote);
-  // Takes back a vote that was added (ignored when it was not).
-  void Remove(const Vote& vote);
   uint32_t Get(TrackId track, int64_t bin) const;
   uint64_t total() const { return total_; }
   // f(track, bin, count) for every key with a non-zero count.
@@ -103,14 +103,121 @@ class VoteCounts {
   size_t Slot(uint64_t key) const;
   void Resize(size_t size);
   void Rehash(size_t size);
-  void AddKey(uint64_t key, uint32_t n);
   std::vector<uint64_t> keys_;
   std::vector<uint32_t> counts_;
   size_t mask_ = 0;
-  size_t used_ = 0;    // slots holding a key (some may count zero)
-  size_t live_ = 0;    // slots holding a key with a non-zero count
+  size_t used_ = 0;     // slots holding a key
   uint64_t total_ = 0;  // votes counted
 };
+
+// The votes of one (track, offset) region: offset bins bin_lo..bin_hi.
+struct VoteRegion {
+  TrackId track = 0;
+  int64_t bin_lo = 0;
+  int64_t bin_hi = 0;
+};
+
+// The votes of a sliding window (StreamRecognizer), counted per (track,
+// offset bin) as they enter and leave, and linked so that the votes of one
+// (track, offset) region are found without scanning the window.
+//
+// Votes enter in query_frame order and leave oldest first. Counts live in
+// blocks of kBlockBins neighbouring offset bins of one track, one hash slot
+// (open addressing, linear probing) per block: the neighbours of a bin are
+// mostly in its own block. Each vote records its block and the previous vote
+// of the same block, so leaving costs no lookup and a region's votes are a
+// walk back from its block's newest vote.
+// Memory: 16 bytes per vote of the largest window seen (a ring), plus two
+// to four slots of 48 bytes per block that holds votes. A window holds fewer
+// than 2^32 votes.
+// Thread safety: one thread at a time.
+class VoteWindow {
+ public:
+  VoteWindow();
+  // REQUIRES: votes in query_frame order, none before the newest vote
+  // already in the window.
+  void Add(std::span<const Vote> votes);
+  // Removes the votes with query_frame < `frame` (the oldest ones).
+  void DropBefore(int32_t frame);
+  size_t size() const { return static_cast<size_t>(end_ - first_); }
+  bool empty() const { return first_ == end_; }
+  // The oldest vote's query_frame. REQUIRES: !empty().
+  int32_t first_query_frame() const { return At(first_).query_frame; }
+  uint32_t Count(TrackId track, int64_t bin) const;
+  // f(track, bin, count, neighbour) for every (track, bin) with a non-zero
+  // count; neighbour is the larger count of bin - 1 and bin + 1. Any order.
+  template <class F>
+  void ForEachBin(F&& f) const;
+  // Appends to out[k] (in no particular order) the votes of regions[k].
+  // REQUIRES: out.size() >= regions.size().
+  void AppendVotes(std::span<const VoteRegion> regions, std::span<std::vector<Vote>> out) const;
+
+ private:
+  static constexpr int kBlockShift = 3;
+  static constexpr int kBlockBins = 1 << kBlockShift;
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static constexpr int64_t kBlockBias = int64_t{1}
+                                        << 30;  // keeps block numbers non-negative in a key
+  struct Block {
+    uint64_t key = kEmpty;  // (track << 32) | (block number + kBlockBias)
+    uint32_t newest =
+        0;  // sequence number of the block's newest vote, modulo 2^32 (valid while total > 0)
+    uint32_t total = 0;  // votes in the block
+    uint32_t counts[kBlockBins] = {};
+  };
+  struct Entry {
+    int32_t query_frame;
+    int32_t ref_frame;
+    uint32_t block;     // slot of the vote's block
+    uint32_t previous;  // sequence distance to the previous vote of the block; 0: none
+  };
+  static uint64_t BlockKey(TrackId track, int64_t block) {
+    return (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(block + kBlockBias);
+  }
+  size_t Slot(uint64_t key) const;
+  // The slot of `key`, or kNone.
+  static constexpr size_t kNone = ~size_t{0};
+  size_t Find(uint64_t key) const;
+  // Stores `key` at `slot`, the empty slot that ends its probe sequence, or
+  // elsewhere when the table is rebuilt first; returns where it went.
+  size_t Insert(uint64_t key, size_t slot);
+  uint32_t CountAt(TrackId track, int64_t block, int index) const;
+  void Rehash(size_t size);
+  const Entry& At(uint64_t sequence) const {
+    return entries_[static_cast<size_t>(sequence) & ring_mask_];
+  }
+  Entry& At(uint64_t sequence) { return entries_[static_cast<size_t>(sequence) & ring_mask_]; }
+  // Makes the ring hold at least `votes` votes.
+  void GrowRing(size_t votes);
+
+  std::vector<Block> blocks_;  // the hash table
+  size_t mask_ = 0;
+  size_t used_ = 0;  // slots holding a key (some may hold no vote)
+  size_t live_ = 0;  // slots holding votes
+  // The votes in the window: a ring indexed by sequence number (the number
+  // of votes added before), holding those numbered first_ to end_ - 1.
+  std::vector<Entry> entries_;
+  size_t ring_mask_ = 0;
+  uint64_t first_ = 0;
+  uint64_t end_ = 0;
+};
+
+template <class F>
+void VoteWindow::ForEachBin(F&& f) const {
+  for (const Block& b : blocks_) {
+    if (b.total == 0) continue;
+    const TrackId track = static_cast<TrackId>(b.key >> 32);
+    const int64_t block = static_cast<int64_t>(b.key & 0xffffffffu) - kBlockBias;
+    const int64_t first_bin = block * kBlockBins;
+    for (int i = 0; i < kBlockBins; ++i) {
+      const uint32_t count = b.counts[i];
+      if (count == 0) continue;
+      const uint32_t left = i > 0 ? b.counts[i - 1] : CountAt(track, block - 1, kBlockBins - 1);
+      const uint32_t right = i + 1 < kBlockBins ? b.counts[i + 1] : CountAt(track, block + 1, 0);
+      f(track, first_bin + i, count, left > right ? left : right);
+    }
+  }
+}
 
 class Matcher {
  public:
@@ -139,11 +246,17 @@ class Matcher {
   // Stage 1b: the best (track, offset) candidates among `votes`, at most
   // QueryParams::candidates, strongest first.
   std::vector<Candidate> RankCandidates(std::span<const Vote> votes) const;
-  // The same with the counts of `votes` already made (kept incrementally).
-  std::vector<Candidate> RankCandidates(std::span<const Vote> votes, const VoteCounts& counts) const;
+  // The same for the votes of a sliding window (the same candidates as
+  // RankCandidates given the window's votes; their votes in another order).
+  std::vector<Candidate> RankWindowCandidates(const VoteWindow& window) const;
   // Stage 2: fits the alignment to the candidate's votes and scores it
   // against the query peaks (frames of votes and peaks on the same base).
-  MatchResult VerifyCandidate(std::span<const Peak> peaks, const Candidate& candidate) const;
+  // A candidate scoring below `reject_below` before the chance correction
+  // (which only lowers scores) is returned without it: chance_score 0 and
+  // score the uncorrected one, still below `reject_below`. Callers that only
+  // keep results at or above a bar pass it and save the null search.
+  MatchResult VerifyCandidate(std::span<const Peak> peaks, const Candidate& candidate,
+                              double reject_below = -std::numeric_limits<double>::infinity()) const;
 
   const FingerprintParams& params() const { return params_; }
   const QueryParams& query_params() const { return query_; }

@@ -1,7 +1,12 @@
 #include "recognition/peak_picker.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 namespace earshot::recognition {
 
@@ -19,6 +24,7 @@ PeakPicker::PeakPicker(const FingerprintParams& params, int first_bin, int bin_c
       power_(ring_size_ * static_cast<size_t>(bin_count)),
       fmax_(ring_size_ * static_cast<size_t>(bin_count)),
       band_of_bin_(static_cast<size_t>(bin_count)),
+      max4_(static_cast<size_t>(bin_count)),
       prefix_(static_cast<size_t>(bin_count) + 1),
       per_band_(static_cast<size_t>(params.bands)) {
   const float octaves = std::log2(params_.max_hz / params_.min_hz);
@@ -39,15 +45,29 @@ void PeakPicker::PushFrame(uint32_t frame, std::span<const float> log_power,
   const size_t slot = frame % ring_size_;
   float* p = power_.data() + slot * static_cast<size_t>(bins_);
   std::copy(log_power.begin(), log_power.begin() + bins_, p);
-  // Frequency max filter over +-radius bins (radius is small: direct loop).
+  // Frequency max filter over +-radius bins.
   float* m = fmax_.data() + slot * static_cast<size_t>(bins_);
   const int r = params_.peak_freq_radius;
-  for (int b = 0; b < bins_; ++b) {
+  const auto direct = [&](int b) {
     const int lo = std::max(0, b - r);
     const int hi = std::min(bins_ - 1, b + r);
     float best = p[lo];
     for (int k = lo + 1; k <= hi; ++k) best = std::max(best, p[k]);
     m[b] = best;
+  };
+  if (r == 3 && bins_ > 8) {
+    // The window of 7 bins around b is the union of the 4 bins from b - 3
+    // and the 4 from b: two maxima of pairs, then one of quads (the same
+    // maximum as the direct loop: only comparisons with it are made).
+    float* pair = max4_.data();
+    for (int b = 0; b + 1 < bins_; ++b) pair[b] = std::max(p[b], p[b + 1]);
+    float* quad = max4_.data();  // in place: quad[b] reads pair[b] and pair[b + 2]
+    for (int b = 0; b + 3 < bins_; ++b) quad[b] = std::max(pair[b], pair[b + 2]);
+    for (int b = 0; b < 3; ++b) direct(b);
+    for (int b = 3; b + 3 < bins_; ++b) m[b] = std::max(quad[b - 3], quad[b]);
+    for (int b = std::max(3, bins_ - 3); b < bins_; ++b) direct(b);
+  } else {
+    for (int b = 0; b < bins_; ++b) direct(b);
   }
   frames_seen_ = frame + 1;
 
@@ -80,16 +100,16 @@ void PeakPicker::ExamineFrame(size_t slot, uint32_t frame) {
   prefix_[0] = 0;
   for (int b = 0; b < bins_; ++b) prefix_[static_cast<size_t>(b) + 1] = prefix_[static_cast<size_t>(b)] + p[b];
 
-  for (int b = 1; b + 1 < bins_; ++b) {
+  // The frequency-max-filtered rows of the other frames in reach.
+  others_.clear();
+  for (uint32_t f = lo; f <= hi; ++f) {
+    if (f != frame) others_.push_back(fmax_.data() + (f % ring_size_) * static_cast<size_t>(bins_));
+  }
+  const auto examine = [&](int b) {
     const float v = p[b];
-    if (v < own_max[b] || v <= p[b - 1] || v <= p[b + 1]) continue;
-    bool is_max = true;
-    for (uint32_t f = lo; f <= hi && is_max; ++f) {
-      if (f == frame) continue;
-      const float* other = fmax_.data() + (f % ring_size_) * static_cast<size_t>(bins_);
-      if (other[b] >= v) is_max = false;
+    for (const float* other : others_) {
+      if (other[b] >= v) return;
     }
-    if (!is_max) continue;
     const int mlo = std::max(0, b - kMeanRadius);
     const int mhi = std::min(bins_ - 1, b + kMeanRadius);
     const float mean = (prefix_[static_cast<size_t>(mhi) + 1] - prefix_[static_cast<size_t>(mlo)]) /
@@ -103,6 +123,25 @@ void PeakPicker::ExamineFrame(size_t slot, uint32_t frame) {
     peak.unit = BinToUnit(static_cast<float>(b + first_bin_) + delta);
     peak.prominence = v - mean;
     per_band_[static_cast<size_t>(band_of_bin_[static_cast<size_t>(b)])].push_back(peak);
+  };
+  // A bin is a candidate when it is the maximum of its frequency window and
+  // above both neighbours; the few candidates are then checked in time.
+  int b = 1;
+#if defined(__SSE2__)
+  // Four bins at a time: a mask of the candidates, then each of them.
+  for (; b + 4 < bins_; b += 4) {
+    const __m128 v = _mm_loadu_ps(p + b);
+    const __m128 candidate = _mm_and_ps(_mm_cmpge_ps(v, _mm_loadu_ps(own_max + b)),
+                                        _mm_and_ps(_mm_cmpgt_ps(v, _mm_loadu_ps(p + b - 1)),
+                                                   _mm_cmpgt_ps(v, _mm_loadu_ps(p + b + 1))));
+    for (int mask = _mm_movemask_ps(candidate); mask != 0; mask &= mask - 1)
+      examine(b + std::countr_zero(static_cast<unsigned>(mask)));
+  }
+#endif
+  for (; b + 1 < bins_; ++b) {
+    const float v = p[b];
+    if (v < own_max[b] || v <= p[b - 1] || v <= p[b + 1]) continue;
+    examine(b);
   }
 }
 

@@ -66,6 +66,8 @@ class PeakPicker {
   uint32_t frames_seen_ = 0;
   uint32_t next_to_examine_ = 0;
   std::vector<int> band_of_bin_;
+  std::vector<float> max4_;           // scratch for the max filter
+  std::vector<const float*> others_;  // scratch: rows of the neighbouring frames
   std::vector<float> prefix_;   // scratch for the local mean
   std::vector<Peak> block_candidates_;
   std::vector<std::vector<Peak>> per_band_;

@@ -76,14 +76,7 @@ void StreamRecognizer::Prune(uint32_t now_frame) {
   const uint32_t peak_horizon =
       horizon > static_cast<uint32_t>(fp_params_.pair_max_dt) ? horizon - static_cast<uint32_t>(fp_params_.pair_max_dt) : 0;
   while (!peaks_.empty() && peaks_.front().frame < std::min(peak_horizon, next_anchor_frame_)) peaks_.pop_front();
-  while (votes_head_ < votes_.size() && static_cast<uint32_t>(votes_[votes_head_].query_frame) < horizon) {
-    counts_.Remove(votes_[votes_head_]);
-    ++votes_head_;
-  }
-  if (votes_head_ > votes_.size() / 2) {  // amortised compaction
-    votes_.erase(votes_.begin(), votes_.begin() + static_cast<ptrdiff_t>(votes_head_));
-    votes_head_ = 0;
-  }
+  votes_.DropBefore(static_cast<int32_t>(horizon));
 }
 
 void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<StreamEvent>& events) {
@@ -101,10 +94,10 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
       if (p.frame >= next_anchor_frame_) scratch_peaks_.push_back(p);
     }
     // CollectVotes visits anchors in frame order, so the votes arrive in
-    // query_frame order and the window stays sorted by appending.
-    const size_t first_new = votes_.size();
-    matcher_.CollectVotes(scratch_peaks_, next_anchor_frame_, anchor_end, votes_);
-    for (size_t i = first_new; i < votes_.size(); ++i) counts_.Add(votes_[i]);
+    // query_frame order, as the window wants them.
+    new_votes_.clear();
+    matcher_.CollectVotes(scratch_peaks_, next_anchor_frame_, anchor_end, new_votes_);
+    votes_.Add(new_votes_);
     next_anchor_frame_ = anchor_end;
   }
   Prune(now_frame);
@@ -159,8 +152,8 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
   }
 
   // 3. New matches among the window's candidates.
-  if (votes_head_ >= votes_.size()) return;
-  const uint32_t base = static_cast<uint32_t>(votes_[votes_head_].query_frame);
+  if (votes_.empty()) return;
+  const uint32_t base = static_cast<uint32_t>(votes_.first_query_frame());
   scratch_peaks_.clear();
   for (const Peak& p : peaks_) {
     if (p.frame >= base) {
@@ -169,11 +162,10 @@ void StreamRecognizer::Step(uint32_t now_frame, bool final_step, std::vector<Str
       scratch_peaks_.push_back(q);
     }
   }
-  const std::span<const Vote> window(votes_.data() + votes_head_, votes_.size() - votes_head_);
-  for (Candidate& c : matcher_.RankCandidates(window, counts_)) {
+  for (Candidate& c : matcher_.RankWindowCandidates(votes_)) {
     // Verification works on frames counted from the window's start.
     for (Vote& v : c.votes) v.query_frame -= static_cast<int32_t>(base);
-    const MatchResult r = matcher_.VerifyCandidate(scratch_peaks_, c);
+    const MatchResult r = matcher_.VerifyCandidate(scratch_peaks_, c, query.min_score);
     if (r.score < query.min_score) continue;
     const double offset = r.reference_offset - r.time_scale * base;
     const uint32_t first = base + r.query_first_frame;

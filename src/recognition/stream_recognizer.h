@@ -92,9 +92,8 @@ class StreamRecognizer {
   Fingerprinter fingerprinter_;
   std::vector<Peak> new_peaks_;
   std::deque<Peak> peaks_;    // peaks of the window, frame order
-  std::vector<Vote> votes_;   // votes of the window from votes_head_ on, query_frame order
-  size_t votes_head_ = 0;
-  VoteCounts counts_;         // counts of the window's votes, kept incrementally
+  VoteWindow votes_;          // votes of the window, counted and linked incrementally
+  std::vector<Vote> new_votes_;
   uint32_t next_anchor_frame_ = 0;  // anchors before this frame have voted
   uint64_t samples_ = 0;
   uint64_t next_step_sample_ = 0;
