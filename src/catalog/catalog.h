@@ -16,8 +16,10 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +109,30 @@ class Catalog {
   std::unique_ptr<store::CatalogDb> db_;
   std::unique_ptr<index::IndexStore> index_;
   std::mutex write_mu_;  // serialises Add and Remove
+};
+
+// Catalog entries by track id, read from the metadata once each (a track
+// removed meanwhile is remembered as absent). For one identification or one
+// stream scan; the catalog is borrowed. Thread safety: one thread at a time.
+class EntryCache {
+ public:
+  explicit EntryCache(const Catalog& catalog) : catalog_(catalog) {}
+  // The entry, or nullptr when the track is not (or no longer) catalogued.
+  const store::CatalogEntry* Find(TrackId id) {
+    auto it = cache_.find(id);
+    if (it == cache_.end()) {
+      auto entry = catalog_.Get(id);
+      it = cache_
+               .emplace(id, entry ? std::optional<store::CatalogEntry>(std::move(*entry))
+                                  : std::nullopt)
+               .first;
+    }
+    return it->second ? &*it->second : nullptr;
+  }
+
+ private:
+  const Catalog& catalog_;
+  std::map<TrackId, std::optional<store::CatalogEntry>> cache_;
 };
 
 // Audio files a folder holds (recursively), by extension, sorted by path.

@@ -17,22 +17,6 @@ double Round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 double Round4(double v) { return std::round(v * 10000.0) / 10000.0; }
 
 // Metadata lookups for the tracks a recording matched, cached per call.
-class EntryCache {
- public:
-  explicit EntryCache(const Catalog& catalog) : catalog_(catalog) {}
-  const store::CatalogEntry* Find(recognition::TrackId id) {
-    auto it = cache_.find(id);
-    if (it == cache_.end()) {
-      auto entry = catalog_.Get(id);
-      it = cache_.emplace(id, entry ? std::optional<store::CatalogEntry>(std::move(*entry)) : std::nullopt).first;
-    }
-    return it->second ? &*it->second : nullptr;
-  }
-
- private:
-  const Catalog& catalog_;
-  std::map<recognition::TrackId, std::optional<store::CatalogEntry>> cache_;
-};
 
 Status RequireTracks(const Catalog& catalog, const recognition::IndexReader& snapshot) {
   if (snapshot.TrackCount() > 0) return Ok();

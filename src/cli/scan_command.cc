@@ -214,7 +214,6 @@ int RunScan(const std::string& catalog_dir, const ScanArgs& args) {
   {
     scan::Scanner scanner(shared, scan::ScannerOptions{args.threads, 16000});
     for (scan::ScanOptions& o : streams) {
-      const std::string id = o.stream_id;
       auto added = scanner.Add(std::move(o));
       if (!added) {
         PrintError(added.error().message());

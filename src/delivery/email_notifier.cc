@@ -204,19 +204,7 @@ std::string_view DomainOf(std::string_view address) {
 }
 
 Result<int> ParseTimeoutMs(const TargetSpec& spec) {
-  auto it = spec.options.find("timeout_ms");
-  if (it == spec.options.end()) return kDefaultTimeoutMs;
-  const std::string& text = it->second;
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 1 ||
-      value > kMaxTimeoutMs) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "email: timeout_ms='" + text +
-                         "' is not a whole number of milliseconds in 1.." +
-                         std::to_string(kMaxTimeoutMs));
-  }
-  return value;
+  return IntOption(spec, "timeout_ms", kDefaultTimeoutMs, 1, kMaxTimeoutMs);
 }
 
 // Validates url=; returns whether it is smtps://.

@@ -121,7 +121,7 @@ Status Outbox::LoadSpool() {
 }
 
 void Outbox::Schedule(Entry entry) {
-  known_[entry.spool_path] = true;
+  known_.insert(entry.spool_path);
   const auto due = entry.due;
   queue_.emplace(due, std::move(entry));
 }

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,7 +104,7 @@ class Outbox {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::multimap<std::chrono::steady_clock::time_point, Entry> queue_;  // GUARDED_BY(mutex_), by due time
-  std::map<std::filesystem::path, bool> known_;  // spool paths queued or in flight, GUARDED_BY(mutex_)
+  std::set<std::filesystem::path> known_;  // spool paths queued or in flight, GUARDED_BY(mutex_)
   uint64_t in_flight_ = 0;                       // GUARDED_BY(mutex_)
   uint64_t delivered_ = 0;                       // GUARDED_BY(mutex_)
   uint64_t failed_attempts_ = 0;                 // GUARDED_BY(mutex_)

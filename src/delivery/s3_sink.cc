@@ -366,15 +366,9 @@ Result<std::unique_ptr<ResultSink>> MakeS3Sink(const TargetSpec& spec) {
                      "name endpoint, not the IP address '" + options.host + "'; use addressing=path");
   }
 
-  options.timeout_ms = kDefaultTimeoutMs;
-  if (auto it = spec.options.find("timeout_ms"); it != spec.options.end()) {
-    if (!ParseInt(it->second, options.timeout_ms) || options.timeout_ms < 1 ||
-        options.timeout_ms > kMaxTimeoutMs) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "s3: timeout_ms '" + it->second + "' is not a number of milliseconds in 1.." +
-                           std::to_string(kMaxTimeoutMs));
-    }
-  }
+  auto timeout_ms = IntOption(spec, "timeout_ms", kDefaultTimeoutMs, 1, kMaxTimeoutMs);
+  if (!timeout_ms) return std::unexpected(timeout_ms.error());
+  options.timeout_ms = *timeout_ms;
 
   options.access_key_env = OptionOr(spec, "access_key_env", "AWS_ACCESS_KEY_ID");
   options.secret_key_env = OptionOr(spec, "secret_key_env", "AWS_SECRET_ACCESS_KEY");

@@ -1,5 +1,6 @@
 #include "delivery/target_spec.h"
 
+#include <charconv>
 #include <cstdlib>
 
 namespace earshot::delivery {
@@ -57,6 +58,22 @@ Result<std::string> RequiredOption(const TargetSpec& spec, const std::string& ke
 std::string OptionOr(const TargetSpec& spec, const std::string& key, std::string fallback) {
   auto it = spec.options.find(key);
   return it == spec.options.end() ? std::move(fallback) : it->second;
+}
+
+Result<int> IntOption(const TargetSpec& spec, const std::string& key, int fallback, int min,
+                      int max) {
+  auto it = spec.options.find(key);
+  if (it == spec.options.end()) return fallback;
+  const std::string& text = it->second;
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min ||
+      value > max) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     spec.kind + ": " + key + "='" + text + "' is not a whole number in " +
+                         std::to_string(min) + ".." + std::to_string(max));
+  }
+  return value;
 }
 
 Result<std::string> SecretOption(const TargetSpec& spec, const std::string& key,

@@ -37,6 +37,12 @@ Result<std::string> RequiredOption(const TargetSpec& spec, const std::string& ke
 // The value of a key, or `fallback` when absent.
 std::string OptionOr(const TargetSpec& spec, const std::string& key, std::string fallback);
 
+// An integer option in [min, max], or `fallback` when absent. kInvalidArgument
+// naming the key, the value and the range otherwise ("s3: timeout_ms='abc'
+// is not a whole number in 1..600000").
+Result<int> IntOption(const TargetSpec& spec, const std::string& key, int fallback, int min,
+                      int max);
+
 // The secret named by KEY_env: reads the environment variable it names
 // (default `default_env` when KEY_env is absent). kInvalidArgument when the
 // variable is unset or empty; the message names the variable, never a value.

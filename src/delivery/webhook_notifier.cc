@@ -70,19 +70,7 @@ Status CheckUrl(const std::string& url) {
 }
 
 Result<int> ParseTimeoutMs(const TargetSpec& spec) {
-  auto it = spec.options.find("timeout_ms");
-  if (it == spec.options.end()) return kDefaultTimeoutMs;
-  const std::string& text = it->second;
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 1 ||
-      value > kMaxTimeoutMs) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "webhook: timeout_ms='" + text +
-                         "' is not a whole number of milliseconds in 1.." +
-                         std::to_string(kMaxTimeoutMs));
-  }
-  return value;
+  return IntOption(spec, "timeout_ms", kDefaultTimeoutMs, 1, kMaxTimeoutMs);
 }
 
 // The receiver's answer, made safe to put in a one-line log message.

@@ -94,7 +94,8 @@ ScanSession::ScanSession(const ScanShared& shared, ScanOptions options, ScanIden
       writer_(std::move(writer)),
       wake_(std::move(wake)),
       network_(network),
-      recognizer_(*shared_.matcher, options_.stream) {
+      recognizer_(*shared_.matcher, options_.stream),
+      entries_(*shared_.catalog) {
   report_.stream_id = identity_.stream_id;
   report_.scan_id = identity_.scan_id;
 }
@@ -242,22 +243,10 @@ ScanSession::Next ScanSession::Read(size_t budget_samples) {
   return {Next::Kind::kRunAgain};
 }
 
-const store::CatalogEntry* ScanSession::Entry(recognition::TrackId id) {
-  auto it = entries_.find(id);
-  if (it == entries_.end()) {
-    auto entry = shared_.catalog->Get(id);
-    it = entries_
-             .emplace(id, entry ? std::optional<store::CatalogEntry>(std::move(*entry))
-                                : std::nullopt)
-             .first;
-  }
-  return it->second ? &*it->second : nullptr;
-}
-
 void ScanSession::Publish(std::vector<recognition::StreamEvent>& events) {
   using Type = recognition::StreamEvent::Type;
   for (const recognition::StreamEvent& e : events) {
-    const store::CatalogEntry* entry = Entry(e.track);
+    const store::CatalogEntry* entry = entries_.Find(e.track);
     if (entry == nullptr) continue;  // removed from the catalog meanwhile
     if (e.type == Type::kOngoing) {
       auto last = last_ongoing_s_.find(e.match_id);

@@ -118,7 +118,6 @@ class ScanSession {
   // reconnect, or finish when max_reconnects attempts in a row have failed.
   Next InputLost(std::optional<Error> error);
   void Publish(std::vector<recognition::StreamEvent>& events);
-  const store::CatalogEntry* Entry(recognition::TrackId id);
   int64_t NowMs() const;
 
   ScanShared shared_;
@@ -135,7 +134,7 @@ class ScanSession {
   StreamClock clock_;
   std::vector<float> pcm_;
   std::vector<recognition::StreamEvent> events_;
-  std::map<recognition::TrackId, std::optional<store::CatalogEntry>> entries_;
+  catalog::EntryCache entries_;
   std::map<uint64_t, Segment> open_segments_;  // by recogniser match id
   std::map<uint64_t, double> last_ongoing_s_;  // by recogniser match id
   std::vector<Segment> segments_;              // ended, in end order

@@ -407,8 +407,8 @@ TEST_F(S3SinkSpecTest, MalformedValuesAreRejectedWithTheReason) {
               HasSubstr("not a valid S3 bucket name"));
   EXPECT_THAT(SpecError(Base() + ",addressing=vhost").message(), HasSubstr("neither 'path' nor"));
   EXPECT_THAT(SpecError(Base() + ",addressing=virtual").message(), HasSubstr("DNS name"));
-  EXPECT_THAT(SpecError(Base() + ",timeout_ms=0").message(), HasSubstr("timeout_ms '0'"));
-  EXPECT_THAT(SpecError(Base() + ",timeout_ms=5s").message(), HasSubstr("timeout_ms '5s'"));
+  EXPECT_THAT(SpecError(Base() + ",timeout_ms=0").message(), HasSubstr("timeout_ms='0'"));
+  EXPECT_THAT(SpecError(Base() + ",timeout_ms=5s").message(), HasSubstr("timeout_ms='5s'"));
   EXPECT_THAT(SpecError(Base() + ",region=US East").message(), HasSubstr("region"));
   EXPECT_THAT(SpecError(Base() + ",prefix=a//b").message(), HasSubstr("prefix"));
   EXPECT_THAT(SpecError("webhook:url=http://h").message(), HasSubstr("'webhook'"));
