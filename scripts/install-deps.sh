@@ -9,6 +9,7 @@ PACKAGES=(
   # libraries
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libfftw3-dev libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # test and demo material: the ffmpeg CLI makes degraded excerpts and publishes
