@@ -123,16 +123,20 @@ class ScanE2eTest : public ::testing::Test {
     nlohmann::json summary = ReadJson(summary_path);
     EXPECT_TRUE(summary.is_object());
     if (!summary.is_object()) return summary;
+    // A reconnect may split the match into several segments: their total
+    // counts.
     bool found = false;
+    double battle_s = 0;
     for (const auto& seg : summary["segments"]) {
       if (seg["track"]["title"] == "battle") {
         found = true;
         EXPECT_EQ(seg["rule"], "block");
-        EXPECT_GE(seg["duration_s"].get<double>(), 8.0);
+        battle_s += seg["duration_s"].get<double>();
       }
       EXPECT_NE(seg["track"]["title"], "knolls") << "a track that was not played";
     }
     EXPECT_TRUE(found) << summary.dump(2);
+    EXPECT_GE(battle_s, 8.0) << summary.dump(2);
     EXPECT_FALSE(summary["edits"]["cut"].empty());
     // A started and an ended response for the match.
     std::set<std::string> statuses;
@@ -324,7 +328,13 @@ TEST_F(ScanE2eTest, DroppedStreamIsReconnected) {
   std::this_thread::sleep_for(1s);
   auto second = support::FfmpegPublisher::Start(pub);  // ...and comes back
   ASSERT_TRUE(second) << second.error().ToString();
-  std::this_thread::sleep_for(6s);
+  ASSERT_TRUE((*nginx)->WaitForPublishing("live", "flaky", true, 20s));
+  // Drop the scanner only once it has matched the music of the second
+  // publish (progress, not wall time: the machine may be busy).
+  for (int i = 0; i < 300 && support::ReadTextFile(log_path).find("\"match started\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(3s);
   auto dropped = (*nginx)->HttpGet("/control/drop/subscriber?app=live&name=flaky");
   ASSERT_TRUE(dropped) << dropped.error().ToString();
   ASSERT_TRUE((*second)->Wait(60s).has_value());
@@ -335,8 +345,10 @@ TEST_F(ScanE2eTest, DroppedStreamIsReconnected) {
   EXPECT_GE(summary["reconnects"].get<int>(), 1) << summary.dump(2);
   // Stream time kept counting across the reconnect (audio missed while
   // disconnected is not invented): the log says where the reconnect was.
+  // On a busy machine the publisher's restart may already have looked like a
+  // stall (an early reconnect); the last one is the dropped subscriber's.
   const std::string log = support::ReadTextFile(log_path);
-  const size_t at = log.find("\"msg\":\"reconnected\"");
+  const size_t at = log.rfind("\"msg\":\"reconnected\"");
   ASSERT_NE(at, std::string::npos) << log;
   const size_t begin = log.rfind('\n', at) + 1;
   const std::string line = log.substr(begin, log.find('\n', at) - begin);
