@@ -1,0 +1,192 @@
+// The control plane's state: channels and their stream keys, stream
+// sessions, the event log, identifications, admin API keys and event
+// subscriptions (model: Amazon IVS; records in records.h).
+//
+// StateStore is the interface `earshot serve` and `earshot worker` use; it
+// says nothing about SQL. SqliteStateStore (sqlite_state_store.h) implements
+// it; a PostgreSQL implementation will follow behind the same interface.
+//
+// Semantics every implementation keeps:
+// - Secrets: stream keys and API keys are stored as control::HashSecret only
+//   and found by that hash; the stored hash is compared with
+//   control::ConstantTimeEquals. A plaintext key exists only in the result of
+//   CreateChannel / ResetStreamKey / CreateApiKey.
+// - One stream key per channel; resetting it invalidates the old one at once.
+// - At most one live session per channel, also across processes sharing the
+//   store (StartSession's kAlreadyExists).
+// - Session changes and their events are written in one transaction: a
+//   reader never sees a live session without its "Stream Start" or the
+//   reverse.
+// - Event seq numbers increase in commit order and are never reused, so a
+//   poller that reads ListEvents({after_seq = last seen}) misses nothing.
+// - Deleting a channel removes the channel and its key; its sessions, events
+//   and identifications stay (history, usage reports; a session keeps a
+//   snapshot of its channel).
+// - Channel names are labels and need not be unique (as in IVS).
+//
+// Errors: kNotFound naming the id; kAlreadyExists; kFailedPrecondition (e.g.
+// deleting a live channel); kInvalidArgument for bad input (validation.h);
+// kUnavailable when the database stays busy (another process holds its
+// write lock past the busy timeout) — retrying later may work; kCorruptData
+// for stored rows that do not parse; kVersionMismatch for a store written by
+// a newer earshot.
+//
+// Thread safety: every method may be called from many threads at once, and
+// several StateStore objects (in one or several processes) may share one
+// database.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "control/event.h"
+#include "state/records.h"
+
+namespace earshot::state {
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // --- Channels ---------------------------------------------------------------
+
+  // Creates a channel with a fresh id and stream key. kInvalidArgument for a
+  // spec ValidateChannelSpec refuses.
+  virtual Result<CreatedChannel> CreateChannel(const ChannelSpec& spec) = 0;
+  virtual Result<Channel> GetChannel(std::string_view channel_id) = 0;
+  // Channels in creation order, a page at a time. kInvalidArgument for a
+  // token that no page handed out.
+  virtual Result<ChannelPage> ListChannels(const ChannelListOptions& options) = 0;
+  // Applies the fields set in `update` and bumps updated_ms; returns the
+  // channel as stored. Running sessions keep their snapshot.
+  virtual Result<Channel> UpdateChannel(std::string_view channel_id,
+                                        const ChannelUpdate& update) = 0;
+  // kFailedPrecondition while the channel has a live session (stop it first).
+  virtual Status DeleteChannel(std::string_view channel_id) = 0;
+
+  // --- Stream keys --------------------------------------------------------------
+
+  // Replaces the channel's key and returns the new plaintext. A live session
+  // goes on; the ingest's next on_update for it no longer finds the key.
+  virtual Result<std::string> ResetStreamKey(std::string_view channel_id) = 0;
+  // The channel whose current key is `stream_key`; kNotFound for anything
+  // else (an old key, a malformed one). Cheap: one indexed lookup.
+  virtual Result<Channel> FindChannelByStreamKey(std::string_view stream_key) = 0;
+
+  // --- Stream sessions ------------------------------------------------------------
+
+  // Starts a live session with a new stream id for the channel, with `ingest`
+  // (a JSON object: app, clientid, addr, ...; null = {}) and a snapshot of
+  // the channel, and appends "Session Created" and "Stream Start". kNotFound
+  // for an unknown channel; kAlreadyExists when the channel already has a
+  // live session (the message names it; the caller decides what to do).
+  virtual Result<StreamSession> StartSession(std::string_view channel_id,
+                                             const nlohmann::json& ingest) = 0;
+  // Ends a live session (state ended, ended_ms, end_reason) and appends
+  // "Stream End" and "Session Ended". Ending an ended session changes
+  // nothing and returns it as it is.
+  virtual Result<StreamSession> EndSession(std::string_view stream_id,
+                                           std::string_view reason) = 0;
+  // Ends a live session as failed: appends "Stream Failure" (detail.reason),
+  // "Stream End" and "Session Ended"; end_reason is "failed: <reason>". On an
+  // ended session it changes nothing and returns it.
+  virtual Result<StreamSession> FailSession(std::string_view stream_id,
+                                            std::string_view reason) = 0;
+  // Marks a live session stop_requested (the ingest refuses its publisher at
+  // the next on_update). Again on a stopped session: the latest reason wins.
+  // kFailedPrecondition when the session has ended.
+  virtual Status RequestStop(std::string_view stream_id, std::string_view reason) = 0;
+  // The channel's live session, or nullopt (also for an unknown channel).
+  virtual Result<std::optional<StreamSession>> LiveSession(std::string_view channel_id) = 0;
+  // The live session whose ingest has this app and clientid (publish_done
+  // after a key reset), or nullopt.
+  virtual Result<std::optional<StreamSession>> LiveSessionByIngestClient(
+      std::string_view app, std::string_view clientid) = 0;
+  // Every live session, oldest first.
+  virtual Result<std::vector<StreamSession>> ListLiveSessions() = 0;
+  virtual Result<StreamSession> GetSession(std::string_view stream_id) = 0;
+  // The channel's sessions, newest first, at most `limit` (1..1000, clamped).
+  virtual Result<std::vector<StreamSession>> ListSessions(std::string_view channel_id,
+                                                          int limit) = 0;
+  // Merges `patch` (a JSON object, RFC 7396 merge patch: null removes a key)
+  // into the session's ingest JSON; allowed on ended sessions too.
+  virtual Status UpdateSessionIngest(std::string_view stream_id,
+                                     const nlohmann::json& patch) = 0;
+  virtual Status SetHealth(std::string_view stream_id, StreamHealth health) = 0;
+
+  // --- Events -----------------------------------------------------------------------
+
+  // Appends an event stamped now; channel_id and stream_id may be empty.
+  // `detail` should be an object (null is stored as {}; see EventToJson).
+  virtual Result<control::Event> AppendEvent(control::EventType type,
+                                             std::string_view channel_id,
+                                             std::string_view stream_id,
+                                             const nlohmann::json& detail) = 0;
+  // Events with seq > filter.after_seq that pass the filters, in seq order.
+  virtual Result<std::vector<control::Event>> ListEvents(const EventFilter& filter) = 0;
+  // The seq of the latest event (0 when the log is empty): where a live feed
+  // that wants only new events starts.
+  virtual Result<int64_t> LastEventSeq() = 0;
+
+  // --- Identifications --------------------------------------------------------------
+
+  // Inserts or updates the record of (stream_id, match_id), keeping the
+  // latest state: a message that arrives late (a match_ongoing after the
+  // match_ended, an ongoing with a shorter duration than one already stored)
+  // changes nothing. Sets updated_ms. kInvalidArgument per
+  // ValidateIdentification; text fields are stored as valid UTF-8.
+  virtual Status RecordIdentification(const IdentificationRecord& record) = 0;
+  // Matching records by started_at_ms, then stream and match id.
+  virtual Result<std::vector<IdentificationRecord>> ListIdentifications(
+      const IdentificationFilter& filter) = 0;
+  // Per track, the channel's matches that started in [from_ms, to_ms), most
+  // played first. kInvalidArgument when from_ms > to_ms.
+  virtual Result<std::vector<TrackUsage>> UsageReport(std::string_view channel_id,
+                                                      int64_t from_ms, int64_t to_ms) = 0;
+
+  // --- Admin API keys -----------------------------------------------------------------
+
+  virtual Result<CreatedApiKey> CreateApiKey(std::string_view name) = 0;
+  // The id of the key `key`; kNotFound when it is unknown, malformed or
+  // revoked.
+  virtual Result<std::string> VerifyApiKey(std::string_view key) = 0;
+  // Every key, revoked ones included, in creation order; never the secret.
+  virtual Result<std::vector<ApiKeyInfo>> ListApiKeys() = 0;
+  // Revokes a key at once (idempotent); kNotFound for an unknown id.
+  virtual Status RevokeApiKey(std::string_view id) = 0;
+
+  // --- Subscriptions ------------------------------------------------------------------
+
+  // kInvalidArgument per ValidateSubscriptionSpec.
+  virtual Result<Subscription> CreateSubscription(const SubscriptionSpec& spec) = 0;
+  virtual Result<Subscription> GetSubscription(std::string_view id) = 0;
+  // In creation order.
+  virtual Result<std::vector<Subscription>> ListSubscriptions() = 0;
+  virtual Status DeleteSubscription(std::string_view id) = 0;
+  // The subscriptions that want `event` (SubscriptionMatches), in creation
+  // order.
+  virtual Result<std::vector<Subscription>> MatchingSubscriptions(const control::Event& event) = 0;
+
+  // --- Health -------------------------------------------------------------------------
+
+  // Ok when the store answers a trivial query (for /readyz).
+  virtual Status Check() = 0;
+};
+
+// Opens the state store named by `url`:
+//   sqlite:/var/lib/earshot/state.db   (also sqlite:///var/lib/..., or a
+//                                       relative sqlite:state.db)
+//   sqlite::memory:                    a private in-memory store (tests)
+// The folder of a SQLite file is created when missing; the schema is created
+// or migrated. postgres:// and postgresql:// are kUnsupported (planned);
+// anything else is kInvalidArgument listing the accepted forms.
+Result<std::unique_ptr<StateStore>> OpenStateStore(std::string_view url);
+
+}  // namespace earshot::state

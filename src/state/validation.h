@@ -1,0 +1,44 @@
+// Checks on what callers hand to a StateStore, shared by every
+// implementation so that SQLite and (later) PostgreSQL refuse the same input
+// with the same messages. Every refusal is kInvalidArgument naming the field.
+//
+// Text that ends up in JSON must be valid UTF-8 (nlohmann::json::dump throws
+// otherwise): names, tags and targets are refused when they are not;
+// free-form text from other components (reasons, track metadata) is repaired
+// with SanitizeUtf8 instead.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "state/records.h"
+
+namespace earshot::state {
+
+bool IsValidUtf8(std::string_view text);
+// Code points in valid UTF-8 text.
+size_t Utf8Length(std::string_view text);
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD.
+std::string SanitizeUtf8(std::string_view text);
+
+// Valid UTF-8, at most `max_chars` code points, no control characters.
+Status ValidateLabel(std::string_view what, std::string_view text, size_t max_chars);
+
+Status ValidateChannelName(std::string_view name);
+Status ValidateTags(const std::map<std::string, std::string>& tags);
+Status ValidateChannelSpec(const ChannelSpec& spec);
+Status ValidateChannelUpdate(const ChannelUpdate& update);
+Status ValidateApiKeyName(std::string_view name);
+// Kind "webhook" or "email"; target non-empty, <= 2048 characters, no control
+// characters; channel ids shaped like control::NewChannelId, at most 100.
+Status ValidateSubscriptionSpec(const SubscriptionSpec& spec);
+// Non-empty stream and match ids, a known status, the effective rule a rule
+// name, the track rule empty or a rule name, finite numbers.
+Status ValidateIdentification(const IdentificationRecord& record);
+
+}  // namespace earshot::state
