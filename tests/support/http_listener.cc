@@ -189,6 +189,11 @@ void HttpListener::SetScript(std::vector<HttpReply> script) {
   script_pos_ = 0;
 }
 
+void HttpListener::SetHandler(Handler handler) {
+  std::lock_guard lock(mu_);
+  handler_ = std::move(handler);
+}
+
 bool HttpListener::WaitForRequests(std::size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n || stopping_; }) &&
@@ -395,13 +400,15 @@ void HttpListener::Serve(int fd) {
   }
 
   const bool head_request = request.method == "HEAD";
+  Handler handler;
   {
     std::lock_guard lock(mu_);
-    requests_.push_back(std::move(request));
+    handler = handler_;
+    requests_.push_back(request);
   }
   cv_.notify_all();
 
-  HttpReply reply = NextReply();
+  HttpReply reply = handler ? handler(request) : NextReply();
   if (reply.delay > milliseconds(0)) {
     pollfd wake{wake_read_fd_, POLLIN, 0};
     ::poll(&wake, 1, static_cast<int>(std::min(reply.delay, kMaxDelay).count()));

@@ -4,8 +4,9 @@
 // recorded (method, target, headers, body; Content-Length and chunked bodies,
 // Expect: 100-continue honoured) and answered from a script: reply i answers
 // request i, and the last reply repeats once the script runs out ("500, 500,
-// then 200" is StatusScript({500, 500, 200})). Every answer carries
-// "Connection: close".
+// then 200" is StatusScript({500, 500, 200})). Instead of a script, a handler
+// may compute each answer from the request (SetHandler: "302 for
+// /on_publish, 200 for the rest"). Every answer carries "Connection: close".
 //
 //   auto hook = testing::HttpListener::Start(testing::HttpListener::StatusScript({500, 200}));
 //   ASSERT_TRUE(hook) << hook.error().ToString();
@@ -25,6 +26,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -79,6 +81,13 @@ class HttpListener {
   // Replaces the script; the next request gets its first reply.
   void SetScript(std::vector<HttpReply> script);
 
+  // Answers each later request with handler(request) instead of the script
+  // (an empty handler goes back to the script). The handler runs on the
+  // listener's thread, after the request is recorded and without the
+  // listener's lock held; it must not call Stop() and should return quickly.
+  using Handler = std::function<HttpReply(const RecordedRequest&)>;
+  void SetHandler(Handler handler);
+
   // True once at least `n` requests have been recorded; false if `timeout`
   // passes (or the listener stops) first.
   bool WaitForRequests(std::size_t n, std::chrono::milliseconds timeout) const;
@@ -109,6 +118,7 @@ class HttpListener {
   bool stopping_ = false;                  // guarded by mu_
   std::vector<HttpReply> script_;          // guarded by mu_
   std::size_t script_pos_ = 0;             // guarded by mu_
+  Handler handler_;                        // guarded by mu_
   std::vector<RecordedRequest> requests_;  // guarded by mu_
 
   std::mutex stop_mu_;  // serialises Stop()
