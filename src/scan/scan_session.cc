@@ -50,7 +50,7 @@ std::string NewScanId() {
 Result<std::unique_ptr<ScanSession>> ScanSession::Create(const ScanShared& shared,
                                                          ScanOptions options, std::string scan_id,
                                                          std::function<void()> wake) {
-  if (shared.catalog == nullptr || shared.matcher == nullptr) {
+  if (shared.catalog == nullptr || (shared.matcher == nullptr && options.matcher == nullptr)) {
     return MakeError(ErrorCode::kInternal, "scan: no catalog or matcher given");
   }
   if (options.input.empty()) return MakeError(ErrorCode::kInvalidArgument, "scan: no input given");
@@ -94,7 +94,7 @@ ScanSession::ScanSession(const ScanShared& shared, ScanOptions options, ScanIden
       writer_(std::move(writer)),
       wake_(std::move(wake)),
       network_(network),
-      recognizer_(*shared_.matcher, options_.stream),
+      recognizer_(options_.matcher ? *options_.matcher : *shared_.matcher, options_.stream),
       entries_(*shared_.catalog) {
   report_.stream_id = identity_.stream_id;
   report_.scan_id = identity_.scan_id;
@@ -163,6 +163,7 @@ ScanSession::Next ScanSession::Connect() {
          {"input", delivery::RedactUrl(options_.input)}, {"codec", decoder_->info().codec}});
   }
   if (got_audio_ || failed_attempts_ > 0) ++report_.reconnects;
+  if (options_.on_connected) options_.on_connected(decoder_->info());
   pace_start_ = Clock::now();
   pace_start_stream_s_ = recognizer_.stream_seconds();
   state_ = State::kRead;
@@ -268,6 +269,7 @@ void ScanSession::Publish(std::vector<recognition::StreamEvent>& events) {
       Log(LogLevel::kError, "result not written yet (kept, will retry)",
           {{"stream_id", identity_.stream_id}, {"error", s.error().ToString()}});
     }
+    if (options_.on_response) options_.on_response(response);
     Segment segment{MatchId(identity_, e.match_id), *entry, e.start_seconds, e.end_seconds,
                     e.reference_seconds, e.score, times.start_ms, times.end_ms};
     if (e.type == Type::kStarted) {
@@ -344,6 +346,7 @@ ScanSession::Next ScanSession::Finish() {
        {"stream_s", report_.stream_seconds}, {"matches", report_.matches},
        {"reconnects", report_.reconnects}});
   state_ = State::kDone;
+  if (options_.on_finished) options_.on_finished(report_);
   return {Next::Kind::kDone};
 }
 

@@ -43,6 +43,19 @@
 
 namespace earshot::scan {
 
+// What a finished session reports.
+struct ScanReport {
+  std::string stream_id;
+  std::string scan_id;
+  std::string status;        // "ended", "cancelled", "failed"
+  std::optional<Error> error;
+  double stream_seconds = 0;
+  uint64_t matches = 0;
+  uint64_t files_written = 0;
+  uint64_t reconnects = 0;
+  uint64_t damaged_packets = 0;
+};
+
 struct ScanOptions {
   std::string input;               // file path, URL, or "-" for standard input
   std::string stream_id;           // required, see ValidateStreamId
@@ -55,19 +68,19 @@ struct ScanOptions {
   std::vector<std::string> http_headers;  // "Name: value" lines for http(s) / HLS inputs
   double ongoing_every_s = 30;     // a match_ongoing response this often; 0 = none
   recognition::StreamParams stream;
-};
-
-// What a finished session reports.
-struct ScanReport {
-  std::string stream_id;
-  std::string scan_id;
-  std::string status;        // "ended", "cancelled", "failed"
-  std::optional<Error> error;
-  double stream_seconds = 0;
-  uint64_t matches = 0;
-  uint64_t files_written = 0;
-  uint64_t reconnects = 0;
-  uint64_t damaged_packets = 0;
+  // The matcher for this scan instead of ScanShared::matcher (e.g. one over
+  // the newest catalog snapshot; the pointer keeps it, and what it reads,
+  // alive for the scan's lifetime). Null: ScanShared::matcher.
+  std::shared_ptr<const recognition::Matcher> matcher;
+  // Optional observers, called on the pool thread that runs the session (keep
+  // them short; hand slow work to another thread). `on_response` gets every
+  // identification response right after it was written (or queued for a
+  // retry) to the results folder; `on_connected` the input's audio stream
+  // each time a connection is made; `on_finished` the report once, after the
+  // summary was written.
+  std::function<void(const nlohmann::json& response)> on_response;
+  std::function<void(const media::AudioStreamInfo& info)> on_connected;
+  std::function<void(const ScanReport& report)> on_finished;
 };
 
 // Everything sessions share; borrowed, must outlive them.
@@ -101,6 +114,9 @@ class ScanSession {
   // Asks the scan to end soon (thread-safe): blocking I/O is abandoned, the
   // next Step ends running matches and writes the summary.
   void Cancel();
+  // Cancel() without calling the wake callback (for a caller that schedules
+  // the next Step itself, e.g. while holding the lock `wake` would take).
+  void MarkCancelled() { cancel_.store(true); }
 
   const ScanOptions& options() const { return options_; }
   // Valid after Step returned kDone.

@@ -30,6 +30,7 @@ Result<std::string> Scanner::Add(ScanOptions options) {
   if (!session) return std::unexpected(session.error());
   std::string scan_id = (*session)->report().scan_id;
   slot->session = std::move(*session);
+  slot->scan_id = scan_id;
   {
     std::lock_guard lock(mutex_);
     slots_.push_back(std::move(slot));
@@ -54,20 +55,42 @@ void Scanner::Wake(Slot* slot) {
   }
 }
 
+void Scanner::CancelLocked(Slot* slot) {
+  if (slot->sched == Sched::kDone) return;
+  // Only the flag: Cancel() would call Wake(), which takes mutex_.
+  slot->session->MarkCancelled();
+  if (slot->sched == Sched::kSleeping || slot->sched == Sched::kIdle) {
+    ++slot->timer;  // its pending timer (if any) is stale now
+    Enqueue(slot);
+  } else if (slot->sched == Sched::kRunning) {
+    slot->wake_pending = true;
+  }
+}
+
 void Scanner::CancelAll() {
-  std::vector<ScanSession*> sessions;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& slot : slots_) {
-      if (slot->sched == Sched::kDone) continue;
-      sessions.push_back(slot->session.get());
-      if (slot->sched == Sched::kSleeping || slot->sched == Sched::kIdle) {
-        ++slot->timer;  // its pending timer (if any) is stale now
-        Enqueue(slot.get());
-      }
+  std::lock_guard lock(mutex_);
+  for (auto& slot : slots_) CancelLocked(slot.get());
+}
+
+bool Scanner::Cancel(const std::string& scan_id) {
+  std::lock_guard lock(mutex_);
+  for (auto& slot : slots_) {
+    if (slot->scan_id == scan_id && slot->sched != Sched::kDone) {
+      CancelLocked(slot.get());
+      return true;
     }
   }
-  for (ScanSession* s : sessions) s->Cancel();
+  return false;
+}
+
+void Scanner::Reap(Slot* slot) {
+  for (auto it = timers_.begin(); it != timers_.end();) {
+    it = it->second.first == slot ? timers_.erase(it) : std::next(it);
+  }
+  ready_.erase(ready_.begin(), ready_.begin() + static_cast<std::ptrdiff_t>(ready_head_));
+  ready_head_ = 0;
+  std::erase(ready_, slot);
+  std::erase_if(slots_, [slot](const std::unique_ptr<Slot>& s) { return s.get() == slot; });
 }
 
 bool Scanner::WaitAll(std::chrono::steady_clock::time_point deadline) {
@@ -127,7 +150,11 @@ void Scanner::Work() {
           break;
         case ScanSession::Next::Kind::kDone:
           slot->sched = Sched::kDone;
-          reports_.push_back(slot->session->report());
+          if (options_.keep_reports) {
+            reports_.push_back(slot->session->report());
+          } else {
+            Reap(slot);  // frees the session (its decoder and input thread are gone)
+          }
           --live_;
           finished_.notify_all();
           break;

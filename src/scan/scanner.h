@@ -27,6 +27,10 @@ namespace earshot::scan {
 struct ScannerOptions {
   int threads = 0;              // pool size; 0 = the number of CPU cores
   size_t step_samples = 16000;  // audio per Step (2 s at 8 kHz): fairness vs overhead
+  // Keep every finished session's report for reports(). A long-running
+  // server turns this off (memory grows with every scan) and uses
+  // ScanOptions::on_finished instead.
+  bool keep_reports = true;
 };
 
 class Scanner {
@@ -46,6 +50,10 @@ class Scanner {
   // writes its summary.
   void CancelAll();
 
+  // Asks one session to end, like CancelAll. False when no running session
+  // has this scan id (unknown, or finished already).
+  bool Cancel(const std::string& scan_id);
+
   // Waits until every session added so far has finished, or until
   // `deadline`; true when all have.
   bool WaitAll(std::chrono::steady_clock::time_point deadline);
@@ -59,6 +67,7 @@ class Scanner {
   enum class Sched { kQueued, kRunning, kIdle, kSleeping, kDone };
   struct Slot {
     std::unique_ptr<ScanSession> session;
+    std::string scan_id;
     Sched sched = Sched::kQueued;
     bool wake_pending = false;  // input arrived while the session was running
     uint64_t timer = 0;         // generation of the timer it sleeps on
@@ -67,6 +76,11 @@ class Scanner {
   void Work();
   void Wake(Slot* slot);
   void Enqueue(Slot* slot);  // REQUIRES: mutex_ held
+  // Cancels a running session and schedules it. REQUIRES: mutex_ held.
+  void CancelLocked(Slot* slot);
+  // Forgets a finished slot: drops its stale timer and ready entries and
+  // frees it. REQUIRES: mutex_ held, slot->sched == kDone.
+  void Reap(Slot* slot);
 
   ScanShared shared_;
   ScannerOptions options_;
