@@ -253,7 +253,14 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "\n";
   c += "events {\n    worker_connections " + std::to_string(o.worker_connections) + ";\n}\n";
 
-  c += "\nrtmp {\n    server {\n";
+  c += "\nrtmp {\n";
+  c += "    # nginx-rtmp's default access log format has the stream name, which in the\n";
+  c += "    # " + o.ingest_app +
+       " application is the secret key: that application logs this one.\n";
+  c += "    log_format earshot_no_key '$remote_addr [$time_local] $command \"$app\" "
+       "clientid=$connection - $bytes_received $bytes_sent \"$flashver\" "
+       "($session_readable_time)';\n";
+  c += "    server {\n";
   c += ListenLines(o.rtmp_listen, o.rtmp_port, "the relay and the scanners connect here");
   c += "        chunk_size 4096;\n";
   c += "        access_log logs/rtmp_access.log;\n";
@@ -271,6 +278,7 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   }
   c += "            deny publish all;\n";
   c += "            deny play all;  # the stream name is the secret key: nobody plays it\n";
+  c += "            access_log logs/rtmp_access.log earshot_no_key;\n";
   c += "            drop_idle_publisher " + idle + ";\n";
   c += "            on_publish      " + hook + "/on_publish;\n";
   c += "            on_publish_done " + hook + "/on_publish_done;\n";

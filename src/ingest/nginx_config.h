@@ -52,9 +52,15 @@ struct NginxConfigOptions {
   // false: `daemon off`, nginx stays in the foreground (systemd Type=simple,
   // or earshot supervising it).
   bool daemon = false;
-  // error_log level. "info" logs every RTMP publish with its stream name,
-  // i.e. with the stream key.
-  std::string error_log_level = "warn";
+  // error_log level. Every level below "crit" writes stream keys into
+  // error.log: nginx-rtmp 1.2.2 logs each relayed publish ("notify: push
+  // 'KEY' to 'rtmp://...'") at level "error", and "info" adds every publish
+  // and play with its name. "crit" keeps keys out of it, at the cost of
+  // nginx's ordinary error messages. (The RTMP access log never has the
+  // key: the ingest application logs in a format without the stream name.)
+  // The default is "crit" because stream keys are secrets and never logged;
+  // raise it only while debugging nginx, then delete the log.
+  std::string error_log_level = "crit";
   // events { worker_connections }: RTMP clients + HTTP viewers + hook calls
   // of the single worker; 16..65535.
   int worker_connections = 1024;

@@ -43,7 +43,7 @@ TEST(NginxConfigTest, DefaultsProduceTheDocumentedLayout) {
   EXPECT_TRUE(Contains(c, "# One worker:"));
   EXPECT_TRUE(Contains(c, "\ndaemon off;\n"));
   EXPECT_TRUE(Contains(c, "\npid logs/nginx.pid;\n"));
-  EXPECT_TRUE(Contains(c, "\nerror_log logs/error.log warn;\n"));
+  EXPECT_TRUE(Contains(c, "\nerror_log logs/error.log crit;\n"));
   EXPECT_FALSE(Contains(c, "\nuser "));
   EXPECT_TRUE(Contains(c, "worker_connections 1024;"));
   EXPECT_TRUE(Contains(c, "nginx -p /var/lib/earshot/nginx/ -e /var/lib/earshot/nginx/logs/error.log"));
