@@ -16,6 +16,7 @@
 #include "catalog/identify.h"
 #include "cli/progress.h"
 #include "cli/scan_command.h"
+#include "cli/serve_command.h"
 #include "recognition/fingerprint_params.h"
 #include "store/manifest.h"
 
@@ -415,6 +416,10 @@ int RunCli(int argc, char** argv) {
       "SIGTERM/SIGINT, flushing every result.");
   AddScanOptions(scan_cmd, scan_args);
 
+  ServeCommands serve_commands;
+  serve_commands.Add(app);
+
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -426,6 +431,7 @@ int RunCli(int argc, char** argv) {
   if (stats_cmd->parsed()) return RunCatalogStats(catalog_dir, stats_json);
   if (id_cmd->parsed()) return RunIdentify(catalog_dir, ident);
   if (scan_cmd->parsed()) return RunScan(catalog_dir, scan_args);
+  if (int rc = serve_commands.RunIfParsed(); rc >= 0) return rc;
   return kExitSetup;
 }
 

@@ -363,9 +363,15 @@ std::string NginxRtmp::ConfigText() const {
 
 Status NginxRtmp::StartOnce(const std::filesystem::path& nginx, bool& retry) {
   retry = false;
+  std::string config_text = ConfigText();
+  if (options_.config_generator) {
+    auto generated = options_.config_generator(rtmp_port_, http_port_, run_dir());
+    if (!generated) return std::unexpected(generated.error().Wrap("generating the nginx config"));
+    config_text = std::move(*generated);
+  }
   {
     std::ofstream out(config_path(), std::ios::trunc);
-    out << ConfigText();
+    out << config_text;
     if (!out.good()) {
       return MakeError(ErrorCode::kIoError, "writing " + config_path().string());
     }
@@ -398,10 +404,16 @@ Status NginxRtmp::StartOnce(const std::filesystem::path& nginx, bool& retry) {
     }
     // The readiness token proves the HTTP port is this nginx, and nginx binds
     // every listening socket (RTMP included) before any worker serves HTTP.
-    auto ready = HttpGet("/earshot-ready", milliseconds(1000));
-    if (ready && ready->status == 200 && ready->body == ready_token_ &&
-        WaitForTcpPort(rtmp_port_, milliseconds(500))) {
-      return Ok();
+    if (options_.config_generator) {
+      if (WaitForTcpPort(http_port_, milliseconds(500)) && WaitForTcpPort(rtmp_port_, milliseconds(500))) {
+        return Ok();
+      }
+    } else {
+      auto ready = HttpGet("/earshot-ready", milliseconds(1000));
+      if (ready && ready->status == 200 && ready->body == ready_token_ &&
+          WaitForTcpPort(rtmp_port_, milliseconds(500))) {
+        return Ok();
+      }
     }
     if (Clock::now() >= deadline) {
       process_->Kill();

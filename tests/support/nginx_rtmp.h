@@ -63,6 +63,13 @@ struct NginxRtmpOptions {
   // Empty: `nginx` from PATH or /usr/sbin.
   std::filesystem::path nginx_binary;
   std::filesystem::path rtmp_module = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+  // Writes the whole config instead of the built-in ones (e.g. the output of
+  // `earshot nginx-config`), given the chosen ports and the run folder. The
+  // config must run in the foreground (`daemon off`) with its pid and logs
+  // under the run folder; readiness is then "both ports accept connections".
+  std::function<Result<std::string>(uint16_t rtmp_port, uint16_t http_port,
+                                    const std::filesystem::path& run_dir)>
+      config_generator;
 };
 
 // A parsed HLS media playlist (only what tests look at).
