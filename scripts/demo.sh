@@ -2,7 +2,10 @@
 # The demo, from a fresh Debian 12 machine: installs dependencies, builds the
 # release binary (build/earshot), builds a catalog from Debian's Wesnoth music
 # and identifies excerpts of it (clean, re-encoded, noisy, sped up, talked
-# over) and a non-catalogued track, then follows a simulated live stream.
+# over) and a non-catalogued track, follows a simulated live stream, and then
+# runs the whole system on this machine: nginx-rtmp + `earshot serve`, a
+# channel, a stream pushed with ffmpeg that the `block` rule stops
+# (scripts/demo-live.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -72,5 +75,10 @@ for line in open(sys.argv[1]):
         e["reported_at_s"], e["event"], e["match_id"], m["metadata"]["title"], m["rule"],
         m["time_in_input_s"], m["duration_s"], m["time_in_reference_s"], m["score"]))
 PY
+
+echo
+echo "== 4. Live: nginx-rtmp + earshot serve; a stream with Battle (rule block) under a voice"
+bash scripts/demo-live.sh "$EARSHOT" "$DEMO/catalog" "$DEMO/live"
+
 echo
 echo "demo done: catalog in $DEMO/catalog, release binary build/earshot (try: build/earshot --help)"

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -70,10 +71,11 @@ void ServeCommands::Add(CLI::App& app) {
       "hooks to earshot, relay named by channel id, HLS, control and stat endpoints");
   nginx_config_->add_option("-c,--config", config_path_, config_help);
   nginx_config_->add_option("--run-dir", nginx_run_dir_,
-                            "nginx prefix folder (logs/, tmp/); default: {data_dir}/nginx");
+                            "nginx prefix folder (logs/ and tmp/ are created in it, and "
+                            "[ingest] hls_dir); default: {data_dir}/nginx");
   nginx_config_->add_option("--http-listen", nginx_http_listen_,
-                            "HOST:PORT nginx serves HLS, /control and /stat on")
-      ->capture_default_str();
+                            "HOST:PORT nginx serves HLS, /control and /stat on; default: the host "
+                            "and port of [ingest] control_url");
 }
 
 int ServeCommands::RunIfParsed() {
@@ -201,10 +203,26 @@ int ServeCommands::RunNginxConfig() {
     PrintError(config.error().message());
     return kExitSetup;
   }
-  auto text = server::NginxConfigFor(*config, nginx_run_dir_, nginx_http_listen_);
+  auto options = server::NginxOptionsFor(*config, nginx_run_dir_, nginx_http_listen_);
+  if (!options) {
+    PrintError(options.error().message());
+    return kExitSetup;
+  }
+  auto text = ingest::GenerateNginxConfig(*options);
   if (!text) {
     PrintError(text.error().message());
     return kExitSetup;
+  }
+  // nginx creates neither its log folder nor the HLS folder.
+  for (const std::filesystem::path& dir :
+       {std::filesystem::path(options->run_dir) / "logs", std::filesystem::path(options->run_dir) / "tmp",
+        std::filesystem::path(options->hls_dir)}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      PrintError("cannot create " + dir.string() + ": " + ec.message());
+      return kExitSetup;
+    }
   }
   std::cout << *text;
   return 0;

@@ -35,7 +35,7 @@ class ServeCommands {
   int worker_jobs_ = 0;  // `worker --workers N`; 0 = from the config
   std::string key_id_;
   std::string nginx_run_dir_;
-  std::string nginx_http_listen_ = "127.0.0.1:8088";
+  std::string nginx_http_listen_;  // "" = from [ingest] control_url
 };
 
 }  // namespace earshot::cli

@@ -65,6 +65,8 @@ const std::vector<Setting>& Settings() {
       {"ingest", "kind", &ServeConfig::ingest_kind, "ingest server: nginx-rtmp"},
       {"ingest", "rtmp_url", &ServeConfig::rtmp_url,
        "the ingest server's RTMP base URL (scanners read {rtmp_url}/{relay_app}/{channel_id})"},
+      {"ingest", "rtmp_listen", &ServeConfig::rtmp_listen,
+       "address nginx takes publishers on (`earshot nginx-config`; its port is rtmp_url's)"},
       {"ingest", "ingest_app", &ServeConfig::ingest_app,
        "RTMP application publishers connect to with their stream key"},
       {"ingest", "relay_app", &ServeConfig::relay_app,

@@ -49,6 +49,7 @@ struct ServeConfig {
   // [ingest]
   std::string ingest_kind = "nginx-rtmp";
   std::string rtmp_url = "rtmp://127.0.0.1:1935";        // the ingest server's RTMP base URL
+  std::string rtmp_listen = "0.0.0.0";                    // nginx's RTMP listen address
   std::string ingest_app = "ingest";                      // publishers connect here with their key
   std::string relay_app = "hls";                          // relayed copy, named by channel id
   std::string control_url = "http://127.0.0.1:8088/control";

@@ -48,9 +48,22 @@ Result<ingest::NginxConfigOptions> NginxOptionsFor(const ServeConfig& config, co
     if (!hp) return std::unexpected(hp.error());
     o.rtmp_port = hp->second;
   }
+  o.rtmp_listen = config.rtmp_listen;
   o.ingest_app = config.ingest_app;
   o.relay_app = config.relay_app;
-  auto http = HostPort(http_listen, "--http-listen");
+  // By default nginx's HTTP server is where ingest.control_url points.
+  std::string listen = http_listen;
+  if (listen.empty()) {
+    const std::string scheme = "http://";
+    if (!config.control_url.starts_with(scheme)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "ingest.control_url must start with http://, got \"" + config.control_url + "\"");
+    }
+    listen = config.control_url.substr(scheme.size());
+    listen = listen.substr(0, listen.find('/'));
+    if (listen.find(':') == std::string::npos) listen += ":80";
+  }
+  auto http = HostPort(listen, http_listen.empty() ? "ingest.control_url" : "--http-listen");
   if (!http) return std::unexpected(http.error());
   o.http_listen = http->first;
   o.http_port = http->second;
