@@ -888,9 +888,11 @@ Result<std::optional<StreamSession>> SqliteStateStore::LiveSessionByIngestClient
     if (it == ingest.end()) return "";
     return it->is_string() ? it->get<std::string>() : Dump(*it);
   };
-  for (StreamSession& session : *live) {
-    if (text(session.ingest, "app") == app && text(session.ingest, "clientid") == clientid) {
-      return std::optional<StreamSession>(std::move(session));
+  // Newest first: nginx numbers its clients from 1 again after a restart, so
+  // a session left live by a crash may share the client id of a new one.
+  for (auto it = live->rbegin(); it != live->rend(); ++it) {
+    if (text(it->ingest, "app") == app && text(it->ingest, "clientid") == clientid) {
+      return std::optional<StreamSession>(std::move(*it));
     }
   }
   return std::optional<StreamSession>();

@@ -105,8 +105,9 @@ class StateStore {
   virtual Status RequestStop(std::string_view stream_id, std::string_view reason) = 0;
   // The channel's live session, or nullopt (also for an unknown channel).
   virtual Result<std::optional<StreamSession>> LiveSession(std::string_view channel_id) = 0;
-  // The live session whose ingest has this app and clientid (publish_done
-  // after a key reset), or nullopt.
+  // The newest live session whose ingest has this app and clientid
+  // (publish_done after a key reset), or nullopt. Newest: nginx numbers its
+  // clients from 1 again after a restart.
   virtual Result<std::optional<StreamSession>> LiveSessionByIngestClient(
       std::string_view app, std::string_view clientid) = 0;
   // Every live session, oldest first.

@@ -251,6 +251,15 @@ TEST_F(SessionsTest, LiveLookupsAndLists) {
   for (const StreamSession& s : Must(store_->ListLiveSessions())) live.push_back(s.stream_id);
   EXPECT_EQ(live, (std::vector<std::string>{sa.stream_id, sb.stream_id}));
 
+  // nginx restarted (client ids from 1 again) while a's session stayed
+  // live: a new publish with the same client id is the one found.
+  const CreatedChannel c = CreateChannel("C");
+  const StreamSession sc =
+      Must(store_->StartSession(c.channel.id, {{"app", "live"}, {"clientid", "41"}}));
+  EXPECT_EQ(Must(store_->LiveSessionByIngestClient("live", "41"))->stream_id, sc.stream_id);
+  Must(store_->EndSession(sc.stream_id, "done"));
+  EXPECT_EQ(Must(store_->LiveSessionByIngestClient("live", "41"))->stream_id, sa.stream_id);
+
   Must(store_->EndSession(sa.stream_id, "done"));
   EXPECT_FALSE(Must(store_->LiveSessionByIngestClient("live", "41")).has_value());
   EXPECT_EQ(Must(store_->ListLiveSessions()).size(), 1u);
