@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/identify.h"
+#include "cli/deliver_command.h"
 #include "cli/progress.h"
 #include "cli/scan_command.h"
 #include "cli/serve_command.h"
@@ -419,6 +420,8 @@ int RunCli(int argc, char** argv) {
   ServeCommands serve_commands;
   serve_commands.Add(app);
 
+  DeliverArgs deliver_args;
+  CLI::App* deliver_cmd = AddDeliverCommand(app, deliver_args);
 
   try {
     app.parse(argc, argv);
@@ -432,6 +435,7 @@ int RunCli(int argc, char** argv) {
   if (id_cmd->parsed()) return RunIdentify(catalog_dir, ident);
   if (scan_cmd->parsed()) return RunScan(catalog_dir, scan_args);
   if (int rc = serve_commands.RunIfParsed(); rc >= 0) return rc;
+  if (deliver_cmd->parsed()) return RunDeliver(deliver_args);
   return kExitSetup;
 }
 

@@ -18,8 +18,9 @@ const std::string& FlvVideoEncoder() {
 }
 
 Result<std::unique_ptr<FfmpegPublisher>> FfmpegPublisher::Start(FfmpegPublisherOptions options) {
-  if (options.input.empty() || options.url.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "ffmpeg publisher: input and url are required");
+  if (options.input.empty() || options.url.empty() || options.format.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "ffmpeg publisher: input, url and format are required");
   }
   std::error_code ec;
   if (!std::filesystem::exists(options.input, ec)) {
@@ -49,10 +50,17 @@ Result<std::unique_ptr<FfmpegPublisher>> FfmpegPublisher::Start(FfmpegPublisherO
     }
     argv.push_back("-shortest");  // the test picture never ends; the audio does
   }
-  argv.insert(argv.end(), {"-c:a", "aac", "-b:a", std::to_string(options.audio_bitrate_kbps) + "k",
-                           "-ar", "44100", "-ac", "2"});
+  if (options.copy_audio) {
+    argv.insert(argv.end(), {"-c:a", "copy"});
+  } else {
+    argv.insert(argv.end(),
+                {"-c:a", "aac", "-b:a", std::to_string(options.audio_bitrate_kbps) + "k", "-ar",
+                 "44100", "-ac", "2"});
+  }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  argv.insert(argv.end(), {"-f", "flv", "-flvflags", "no_duration_filesize", options.url});
+  argv.insert(argv.end(), {"-f", options.format});
+  if (options.format == "flv") argv.insert(argv.end(), {"-flvflags", "no_duration_filesize"});
+  argv.push_back(options.url);
 
   const std::string command_line = JoinCommand(argv);
   const std::filesystem::path log = dir->path() / "ffmpeg.log";

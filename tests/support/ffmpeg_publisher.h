@@ -1,7 +1,9 @@
 // A real ffmpeg publishing a file to an RTMP server, as a streamer's encoder
 // would: in real time (-re), AAC audio, and by default a small H.264 test
 // picture so that the stream (and its HLS) has video and audio like a real
-// one.
+// one. Other outputs take another container: MPEG-TS to SRT or UDP, e.g.
+//   options.format = "mpegts";
+//   options.url = "srt://127.0.0.1:PORT?mode=listener";  // or udp://127.0.0.1:PORT?pkt_size=1316
 //
 //   FfmpegPublisherOptions options;
 //   options.input = media;                          // e.g. from test_media.h
@@ -34,6 +36,13 @@ struct FfmpegPublisherOptions {
   std::filesystem::path input;
   // Where to publish, e.g. rtmp://127.0.0.1:PORT/live/NAME.
   std::string url;
+  // The output container (ffmpeg's -f): "flv" for RTMP, "mpegts" for SRT and
+  // UDP. FLV-only options (-flvflags) are given only with "flv".
+  std::string format = "flv";
+  // true: the input's audio is copied as it is (-c:a copy; audio_bitrate_kbps
+  // is not used), e.g. to relay an MPEG-TS whose audio parameters change
+  // mid-stream. false: encoded as AAC, 44.1 kHz stereo.
+  bool copy_audio = false;
   // -re: read the input at its own pace, like a live encoder. Off: as fast as
   // ffmpeg can (the server then sees a burst).
   bool realtime = true;
