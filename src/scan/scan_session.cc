@@ -194,6 +194,7 @@ ScanSession::Next ScanSession::InputLost(std::optional<Error> error) {
   Log(LogLevel::kWarn, "input lost; reconnecting",
       {{"stream_id", identity_.stream_id}, {"attempt", failed_attempts_},
        {"of", options_.max_reconnects}, {"in_s", backoff}, {"reason", reason}});
+  if (options_.on_input_lost) options_.on_input_lost(reason);
   state_ = State::kConnect;
   return {Next::Kind::kWaitUntil, After(backoff)};
 }

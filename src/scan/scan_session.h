@@ -76,10 +76,12 @@ struct ScanOptions {
   // them short; hand slow work to another thread). `on_response` gets every
   // identification response right after it was written (or queued for a
   // retry) to the results folder; `on_connected` the input's audio stream
-  // each time a connection is made; `on_finished` the report once, after the
-  // summary was written.
+  // each time a connection is made; `on_input_lost` why, each time the input
+  // stalled, dropped or ended and a reconnect follows; `on_finished` the
+  // report once, after the summary was written.
   std::function<void(const nlohmann::json& response)> on_response;
   std::function<void(const media::AudioStreamInfo& info)> on_connected;
+  std::function<void(const std::string& reason)> on_input_lost;
   std::function<void(const ScanReport& report)> on_finished;
 };
 

@@ -242,11 +242,21 @@ void ControlPlane::OnScanStarted(const ScanJob& job, int attempt) {
 }
 
 void ControlPlane::OnConnected(const ScanJob& job, const media::AudioStreamInfo& info) {
+  (void)deps_.state->SetHealth(job.stream_id, state::StreamHealth::kHealthy);  // ended: no matter
   (void)deps_.state->UpdateSessionIngest(
       job.stream_id, {{"audio", {{"codec", info.codec},
                                  {"sample_rate", info.source_sample_rate},
                                  {"channels", info.source_channels},
                                  {"container", info.container}}}});
+}
+
+void ControlPlane::OnInputLost(const ScanJob& job, const std::string& reason) {
+  // The managed service's health: STARVING while the ingest delivers too
+  // little; here, while the scanner gets nothing and reconnects.
+  if (Status st = deps_.state->SetHealth(job.stream_id, state::StreamHealth::kStarving); !st) {
+    Log(LogLevel::kDebug, "health not updated", {{"stream_id", job.stream_id}, {"error", st.error().ToString()}});
+  }
+  Log(LogLevel::kInfo, "stream starving", {{"stream_id", job.stream_id}, {"reason", reason}});
 }
 
 void ControlPlane::OnResponse(const ScanJob& job, const nlohmann::json& response) {

@@ -83,6 +83,7 @@ class ControlPlane : public ScanJobObserver {
   // --- ScanJobObserver (worker loop thread) ---------------------------------
   void OnScanStarted(const ScanJob& job, int attempt) override;
   void OnConnected(const ScanJob& job, const media::AudioStreamInfo& info) override;
+  void OnInputLost(const ScanJob& job, const std::string& reason) override;
   void OnResponse(const ScanJob& job, const nlohmann::json& response) override;
   void OnScanFinished(const ScanJob& job, const scan::ScanReport& report) override;
 

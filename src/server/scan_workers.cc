@@ -96,6 +96,9 @@ void ScanWorkers::LeaseMore() {
     options.on_connected = [this, job_id](const media::AudioStreamInfo& info) {
       Post({Note::Kind::kConnected, job_id, {}, info, {}});
     };
+    options.on_input_lost = [this, job_id](const std::string& reason) {
+      Post({Note::Kind::kInputLost, job_id, reason, {}, {}});
+    };
     options.on_finished = [this, job_id](const scan::ScanReport& report) {
       Post({Note::Kind::kFinished, job_id, {}, {}, report});
     };
@@ -199,6 +202,9 @@ void ScanWorkers::Loop() {
       switch (note.kind) {
         case Note::Kind::kResponse: observer_.OnResponse(it->second.job, note.response); break;
         case Note::Kind::kConnected: observer_.OnConnected(it->second.job, note.info); break;
+        case Note::Kind::kInputLost:
+          observer_.OnInputLost(it->second.job, note.response.get<std::string>());
+          break;
         case Note::Kind::kFinished:
           Settle(it->second, note.report);
           running_.erase(it);

@@ -59,6 +59,8 @@ class ScanJobObserver {
   virtual ~ScanJobObserver() = default;
   virtual void OnScanStarted(const ScanJob& job, int attempt) = 0;
   virtual void OnConnected(const ScanJob& job, const media::AudioStreamInfo& info) = 0;
+  // The input stalled, dropped or ended; the scan reconnects.
+  virtual void OnInputLost(const ScanJob& job, const std::string& reason) = 0;
   virtual void OnResponse(const ScanJob& job, const nlohmann::json& response) = 0;
   virtual void OnScanFinished(const ScanJob& job, const scan::ScanReport& report) = 0;
 };
@@ -104,9 +106,9 @@ class ScanWorkers {
   };
   // Things the scanner threads hand to the loop thread.
   struct Note {
-    enum class Kind { kResponse, kConnected, kFinished } kind;
+    enum class Kind { kResponse, kConnected, kInputLost, kFinished } kind;
     int64_t job_id = 0;
-    nlohmann::json response;
+    nlohmann::json response;  // kResponse; kInputLost: the reason (a string)
     media::AudioStreamInfo info;
     scan::ScanReport report;
   };
