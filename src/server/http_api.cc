@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/time_format.h"
 #include "control/event.h"
+#include "delivery/registry.h"
 #include "ingest/hook_form.h"
 #include "ingest/nginx_hook.h"
 #include "server/api_json.h"
@@ -376,7 +377,24 @@ void HttpApi::Register() {
     auto outcomes = deps_.catalog->Add({item}, 1);
     std::filesystem::remove(staged, ec);
     if (outcomes.empty()) return WriteError(res, 500, "internal", "catalog add returned nothing");
-    if (!outcomes[0].entry) return WriteError(res, outcomes[0].entry.error());
+    if (!outcomes[0].entry) {
+      // Messages name the staged copy: name the upload instead (the server's
+      // folders are none of the client's business). An upload that does not
+      // decode is the client's error (400), not the server's.
+      const Error& e = outcomes[0].entry.error();
+      std::string message = e.message();
+      const std::string staged_name = staged.string();
+      const std::string upload_name = "upload \"" + file.filename + "\"";
+      for (size_t at = message.find(staged_name); at != std::string::npos;
+           at = message.find(staged_name, at + upload_name.size())) {
+        message.replace(at, staged_name.size(), upload_name);
+      }
+      if (e.code() == ErrorCode::kCorruptData || e.code() == ErrorCode::kUnsupported) {
+        return WriteError(res, 400, "invalid_argument",
+                          "not a readable audio recording: " + message);
+      }
+      return WriteError(res, Error(e.code(), message));
+    }
     Log(LogLevel::kInfo, "catalog: track added",
         {{"track_id", outcomes[0].entry->id}, {"title", outcomes[0].entry->metadata.title}});
     WriteJson(res, 201, TrackToJson(*outcomes[0].entry));
@@ -534,6 +552,12 @@ void HttpApi::Register() {
     if (!body) return WriteError(res, body.error());
     auto spec = SubscriptionSpecFromJson(*body);
     if (!spec) return WriteError(res, spec.error());
+    if ((spec->kind == "webhook" || spec->kind == "email") && !spec->target.empty()) {
+      // The dispatcher (in this process) builds the same notifier: a target
+      // it cannot build would never be delivered to, its events skipped.
+      auto notifier = delivery::MakeNotifier(spec->kind + ":" + spec->target);
+      if (!notifier) return WriteError(res, notifier.error().Wrap("field target"));
+    }
     auto sub = deps_.state->CreateSubscription(*spec);
     if (!sub) return WriteError(res, sub.error());
     WriteJson(res, 201, state::SubscriptionToJson(*sub));

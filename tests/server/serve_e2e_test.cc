@@ -1,7 +1,8 @@
 // End to end: the real `earshot serve` (and `earshot worker`) binary beside a
 // real nginx with the RTMP module running the config `earshot nginx-config`
 // generates, a real catalog of Debian's wesnoth music, streams pushed with
-// ffmpeg, and the HTTP API driven over 127.0.0.1.
+// ffmpeg, and the HTTP API driven over 127.0.0.1. The fixture is in
+// serve_fixture.h.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,12 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "delivery/http_client.h"
+#include "server/serve_fixture.h"
 #include "support/ffmpeg_publisher.h"
-#include "support/nginx_rtmp.h"
-#include "support/ports.h"
 #include "support/process.h"
-#include "support/test_media.h"
 
 namespace earshot::server {
 namespace {
@@ -27,241 +25,11 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 namespace support = ::earshot::testing;
+using e2e::ApiResponse;
+using e2e::Clock;
+using e2e::Deployment;
+using e2e::ServeE2eTest;
 using support::ChildProcess;
-using Clock = std::chrono::steady_clock;
-
-struct ApiResponse {
-  long status = 0;
-  nlohmann::json body;
-  std::string text;
-};
-
-// One deployment: nginx-rtmp (generated config) + earshot serve.
-struct Deployment {
-  fs::path dir;
-  fs::path config;
-  uint16_t api_port = 0;
-  std::unique_ptr<support::NginxRtmp> nginx;
-  std::optional<ChildProcess> serve;
-  std::string api_key;
-  int64_t cursor = 0;  // events seen so far
-
-  std::string api_url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(api_port) + path;
-  }
-
-  ApiResponse Call(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr,
-                   bool auth = true) const {
-    delivery::HttpRequest req;
-    req.method = method;
-    req.url = api_url(path);
-    if (auth) req.headers.push_back({"Authorization", "Bearer " + api_key});
-    if (!body.is_null()) {
-      req.headers.push_back({"Content-Type", "application/json"});
-      req.body = body.dump();
-    }
-    req.timeout_ms = 15000;
-    ApiResponse out;
-    auto r = delivery::SendHttp(req);
-    if (!r) {
-      out.text = r.error().ToString();
-      return out;
-    }
-    out.status = r->status;
-    out.text = r->body;
-    out.body = nlohmann::json::parse(r->body, nullptr, false);
-    return out;
-  }
-
-  // Posts an nginx-rtmp style hook form.
-  long Hook(const std::string& name, const std::string& form) const {
-    delivery::HttpRequest req;
-    req.method = "POST";
-    req.url = api_url("/hooks/nginx/" + name);
-    req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
-    req.body = form;
-    auto r = delivery::SendHttp(req);
-    return r ? r->status : 0;
-  }
-
-  // Events after the cursor until one satisfies `want` (every event seen
-  // goes into `seen`); nullopt after `timeout`.
-  std::optional<nlohmann::json> WaitForEvent(const std::function<bool(const nlohmann::json&)>& want,
-                                             std::chrono::milliseconds timeout,
-                                             std::vector<nlohmann::json>* seen = nullptr) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      ApiResponse r = Call("GET", "/v1/events?limit=500&after=" + std::to_string(cursor));
-      if (r.status == 200) {
-        for (const auto& e : r.body["events"]) {
-          cursor = std::max(cursor, e["seq"].get<int64_t>());
-          if (seen) seen->push_back(e);
-          if (want(e)) return e;
-        }
-      }
-      std::this_thread::sleep_for(200ms);
-    }
-    return std::nullopt;
-  }
-
-  std::string rtmp_ingest_url(const std::string& key) const {
-    return "rtmp://127.0.0.1:" + std::to_string(nginx->rtmp_port()) + "/ingest/" + key;
-  }
-};
-
-class ServeE2eTest : public ::testing::Test {
- protected:
-  // The catalog and media are made once, by the first test that runs; a
-  // failure there fails that test (gtest would only skip the tests of a
-  // suite whose SetUpTestSuite failed, and ctest counts skips as passes).
-  void SetUp() override {
-    if (track_media_.empty()) PrepareSuite();
-    ASSERT_FALSE(track_media_.empty()) << "the suite's catalog or media could not be made (see above)";
-  }
-  static void PrepareSuite() {
-    auto dir = support::ScopedTempDir::Create("earshot_serve_e2e");
-    ASSERT_TRUE(dir) << dir.error().ToString();
-    dir_ = new support::ScopedTempDir(std::move(*dir));
-    auto battle = support::WesnothMusic("battle");
-    auto knolls = support::WesnothMusic("knolls");
-    auto wanderer = support::WesnothMusic("wanderer");
-    ASSERT_TRUE(battle && knolls && wanderer) << "wesnoth-1.16-music missing";
-    for (auto [path, rule] : {std::pair{*battle, "block"}, {*knolls, "mute"}, {*wanderer, "track"}}) {
-      auto r = support::RunCommand({EARSHOT_BINARY, "--catalog", Catalog().string(), "catalog", "add",
-                                    "--rule", rule, "--rights-holder", "Wesnoth Project", path.string()},
-                                   120s);
-      ASSERT_TRUE(r && r->ok()) << (r ? r->Describe() : r.error().ToString());
-    }
-    // `battle` (block) under a talking streamer, 24 s.
-    auto block_media = support::MakeMusicUnderVoice(Dir(), *battle, 30, 24,
-                                                    "welcome back everyone, today we try the hard level", -2);
-    ASSERT_TRUE(block_media) << block_media.error().ToString();
-    block_media_ = *block_media;
-    // `wanderer` (track) for 60 s: long scans that must not be stopped.
-    auto track_media = support::MakeMusicUnderVoice(Dir(), *wanderer, 10, 60,
-                                                    "this one is fine to play, it is licensed", -4);
-    ASSERT_TRUE(track_media) << track_media.error().ToString();
-    track_media_ = *track_media;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  static fs::path Dir() { return dir_->path(); }
-  static fs::path Catalog() { return Dir() / "catalog"; }
-
-  struct DeployOptions {
-    int workers = 1;
-    double lease_s = 30;
-    std::string block_action = "stop";
-  };
-
-  // Writes the config for `d` with the current ports.
-  static void WriteConfig(Deployment& d, const DeployOptions& o, uint16_t rtmp_port, uint16_t http_port) {
-    std::ofstream out(d.config, std::ios::trunc);
-    out << "[server]\nlisten = \"127.0.0.1:" << d.api_port << "\"\n"
-        << "data_dir = \"" << (d.dir / "data").string() << "\"\n"
-        << "catalog_dir = \"" << Catalog().string() << "\"\n"
-        << "shutdown_grace_s = 10\n"
-        << "[queue]\nlease_s = " << o.lease_s << "\nretry_backoff_s = 0.5\n"
-        << "[workers]\nworkers = " << o.workers << "\npoll_s = 0.2\n"
-        << "[scan]\nstall_timeout_s = 4\nreconnects = 2\nreconnect_backoff_s = 0.5\nongoing_every_s = 5\n"
-        << "[ingest]\nrtmp_url = \"rtmp://127.0.0.1:" << rtmp_port << "\"\n"
-        << "control_url = \"http://127.0.0.1:" << http_port << "/control\"\n"
-        << "playback_url = \"http://127.0.0.1:" << http_port << "/hls\"\n"
-        << "hls_dir = \"" << (d.dir / "hls").string() << "\"\n"
-        << "[rules]\nblock_action = \"" << o.block_action << "\"\n";
-  }
-
-  static ChildProcess StartEarshot(const Deployment& d, const std::string& command, const std::string& log_name) {
-    support::SpawnOptions spawn;
-    spawn.argv = {EARSHOT_BINARY, command, "--config", d.config.string()};
-    spawn.output_file = d.dir / log_name;
-    auto child = ChildProcess::Spawn(spawn);
-    EXPECT_TRUE(child) << child.error().ToString();
-    return std::move(*child);
-  }
-
-  static bool WaitHealthy(const Deployment& d, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (d.Call("GET", "/healthz", nullptr, false).status == 200) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
-
-  // nginx with the generated config, an API key, `earshot serve`.
-  static std::unique_ptr<Deployment> Deploy(const std::string& name) { return Deploy(name, DeployOptions{}); }
-  static std::unique_ptr<Deployment> Deploy(const std::string& name, const DeployOptions& o) {
-    auto d = std::make_unique<Deployment>();
-    d->dir = Dir() / name;
-    fs::create_directories(d->dir / "hls");
-    d->config = d->dir / "earshot.toml";
-    auto port = support::FreePort();
-    EXPECT_TRUE(port);
-    if (!port) return nullptr;
-    d->api_port = *port;
-    support::NginxRtmpOptions nopts;
-    Deployment* raw = d.get();
-    nopts.config_generator = [raw, o](uint16_t rtmp_port, uint16_t http_port,
-                                      const fs::path& run_dir) -> Result<std::string> {
-      WriteConfig(*raw, o, rtmp_port, http_port);
-      auto r = support::RunCommand({EARSHOT_BINARY, "nginx-config", "--config", raw->config.string(),
-                                    "--run-dir", run_dir.string(), "--http-listen",
-                                    "127.0.0.1:" + std::to_string(http_port)},
-                                   30s);
-      if (!r) return std::unexpected(r.error());
-      if (!r->ok()) return MakeError(ErrorCode::kInternal, r->Describe());
-      return r->stdout_text;
-    };
-    auto nginx = support::NginxRtmp::Start(nopts);
-    EXPECT_TRUE(nginx) << nginx.error().ToString();
-    if (!nginx) return nullptr;
-    d->nginx = std::move(*nginx);
-    auto key = support::RunCommand({EARSHOT_BINARY, "admin", "create-key", "--name", "e2e", "--config",
-                                    d->config.string()},
-                                   30s);
-    EXPECT_TRUE(key && key->ok()) << (key ? key->Describe() : key.error().ToString());
-    if (!key || !key->ok()) return nullptr;
-    d->api_key = key->stdout_text.substr(0, key->stdout_text.find('\n'));
-    d->serve = StartEarshot(*d, "serve", "serve.log");
-    EXPECT_TRUE(WaitHealthy(*d, 20s)) << support::ReadTextFile(d->dir / "serve.log");
-    return d;
-  }
-
-  // Creates a channel; returns {channel id, stream key}.
-  static std::pair<std::string, std::string> CreateChannel(const Deployment& d, const nlohmann::json& spec) {
-    ApiResponse r = d.Call("POST", "/v1/channels", spec);
-    EXPECT_EQ(r.status, 201) << r.text;
-    if (r.status != 201) return {};
-    return {r.body["channel"]["id"], r.body["stream_key"]["value"]};
-  }
-
-  static std::unique_ptr<support::FfmpegPublisher> Publish(const Deployment& d, const fs::path& media,
-                                                           const std::string& key, bool loop = false) {
-    support::FfmpegPublisherOptions pub;
-    pub.input = media;
-    pub.url = d.rtmp_ingest_url(key);
-    pub.loop = loop;
-    auto p = support::FfmpegPublisher::Start(pub);
-    EXPECT_TRUE(p) << p.error().ToString();
-    return p ? std::move(*p) : nullptr;
-  }
-
-  static bool IsEvent(const nlohmann::json& e, const std::string& name, const std::string& channel) {
-    return e.value("event_name", "") == name && e.value("channel_id", "") == channel;
-  }
-
-  static support::ScopedTempDir* dir_;
-  static fs::path block_media_;
-  static fs::path track_media_;
-};
-
-support::ScopedTempDir* ServeE2eTest::dir_ = nullptr;
-fs::path ServeE2eTest::block_media_;
-fs::path ServeE2eTest::track_media_;
 
 // The demo path: a channel, a stream with a `block` track under a voice; the
 // stream is identified and stopped by the rule, every step an event.
