@@ -202,13 +202,17 @@ ingest::HookAnswer ControlPlane::OnPlay(const ingest::NginxHook& hook) {
 }
 
 Status ControlPlane::StopStream(const std::string& channel_id, bool reset_key,
-                                const std::string& reason) {
+                                const std::string& reason, std::string_view only_stream_id) {
   auto channel = deps_.state->GetChannel(channel_id);
   if (!channel) return std::unexpected(channel.error());
   auto live = deps_.state->LiveSession(channel_id);
   if (!live) return std::unexpected(live.error());
   if (!live->has_value()) {
     return MakeError(ErrorCode::kNotFound, "channel " + channel_id + " is not live");
+  }
+  if (!only_stream_id.empty() && (*live)->stream_id != only_stream_id) {
+    return MakeError(ErrorCode::kNotFound, "stream " + std::string(only_stream_id) +
+                                               " of channel " + channel_id + " has ended");
   }
   const state::StreamSession s = **live;
   const std::string why = reason.empty() ? "stopped by the API" : reason;
@@ -332,7 +336,15 @@ void ControlPlane::ApplyRule(const ScanJob& job, const nlohmann::json& r) {
   const bool reset = decision.action == control::RuleAction::kStopAndResetKey;
   Status stopped = job.channel_id.empty()
                        ? MakeError(ErrorCode::kFailedPrecondition, "the scan has no channel")
-                       : StopStream(job.channel_id, reset, decision.reason);
+                       : StopStream(job.channel_id, reset, decision.reason, job.stream_id);
+  if (!stopped && stopped.error().code() == ErrorCode::kNotFound) {
+    // The scanned stream ended before this response (a late response, or a
+    // second block of a stream stopped already): nothing is left to stop,
+    // and the channel's next stream is not the one that played the track.
+    Log(LogLevel::kInfo, "rule not applied: the stream has ended already",
+        {{"stream_id", job.stream_id}, {"channel_id", job.channel_id}, {"action", action}});
+    return;
+  }
   Log(stopped ? LogLevel::kInfo : LogLevel::kError, stopped ? "rule applied" : "rule could not be applied",
       {{"stream_id", job.stream_id}, {"channel_id", job.channel_id}, {"action", action},
        {"reason", decision.reason}, {"error", stopped ? "" : stopped.error().ToString()}});

@@ -71,8 +71,11 @@ class ControlPlane : public ScanJobObserver {
   // next on_update is refused), the publisher dropped through the ingest
   // server, the session ended and its scan cancelled. With `reset_key` the
   // key is replaced first, so the encoder's automatic reconnect fails.
-  // kNotFound when the channel does not exist or is not live.
-  Status StopStream(const std::string& channel_id, bool reset_key, const std::string& reason);
+  // kNotFound when the channel does not exist or is not live, or when
+  // `only_stream_id` is given and is not the live stream (it ended; the
+  // channel may be live again under a new stream id).
+  Status StopStream(const std::string& channel_id, bool reset_key, const std::string& reason,
+                    std::string_view only_stream_id = {});
 
   // The URL a scanner reads for a channel, and its public playback URL.
   std::string ScanInputUrl(const std::string& channel_id) const;

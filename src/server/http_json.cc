@@ -72,6 +72,10 @@ std::optional<int64_t> ParseIsoTimeMs(std::string_view t) {
   // YYYY-MM-DDTHH:MM:SS[.mmm]Z
   auto num = [&](size_t pos, size_t len, int& out) {
     if (pos + len > t.size()) return false;
+    // Digits only: from_chars would take a sign ("T-1:00:00Z").
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+    }
     auto [end, ec] = std::from_chars(t.data() + pos, t.data() + pos + len, out);
     return ec == std::errc() && end == t.data() + pos + len;
   };

@@ -20,6 +20,16 @@ Result<ScanJob> ScanJob::FromJson(const nlohmann::json& payload) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "scan job payload needs stream_id and input, got " + payload.dump());
   }
+  // The ids name the results folder; the scanner would refuse them on every
+  // attempt, so such a job is malformed (Term), not a failed scan (retried).
+  if (Status s = scan::ValidateStreamId(job.stream_id); !s) {
+    return std::unexpected(s.error().Wrap("scan job payload"));
+  }
+  if (!job.channel_id.empty()) {
+    if (Status s = scan::ValidateStreamId(job.channel_id, "channel id"); !s) {
+      return std::unexpected(s.error().Wrap("scan job payload"));
+    }
+  }
   return job;
 }
 
