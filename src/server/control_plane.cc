@@ -26,17 +26,24 @@ std::string ControlPlane::ScanInputUrl(const std::string& channel_id) const {
   return deps_.ingest->ScanInputUrl(channel_id);
 }
 
-bool ControlPlane::Tombstoned(const std::string& clientid) {
+std::string ControlPlane::TombstoneKey(const ingest::NginxHook& hook) {
+  // Client id and key: nginx numbers its clients from 1 again after a
+  // restart, and the same encoder coming back then rarely gets its old
+  // number with the same key. The key is kept only as its hash.
+  return hook.clientid + "/" + control::HashSecret(hook.name);
+}
+
+bool ControlPlane::Tombstoned(const ingest::NginxHook& hook) {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(tombstones_, [&](const auto& t) { return now - t.second > kTombstoneTtl; });
-  return tombstones_.contains(clientid);
+  return tombstones_.contains(TombstoneKey(hook));
 }
 
-void ControlPlane::Bury(const std::string& clientid) {
+void ControlPlane::Bury(const ingest::NginxHook& hook) {
   std::lock_guard lock(mutex_);
   if (tombstones_.size() > 100000) tombstones_.clear();  // bounded; hooks that old are moot
-  tombstones_[clientid] = std::chrono::steady_clock::now();
+  tombstones_[TombstoneKey(hook)] = std::chrono::steady_clock::now();
 }
 
 ingest::HookAnswer ControlPlane::OnPublish(const ingest::NginxHook& hook) {
@@ -52,7 +59,7 @@ ingest::HookAnswer ControlPlane::OnPublish(const ingest::NginxHook& hook) {
 
 ingest::HookAnswer ControlPlane::PublishToIngest(const ingest::NginxHook& hook) {
   const std::string redacted = control::RedactSecret(hook.name);
-  if (!hook.clientid.empty() && Tombstoned(hook.clientid)) {
+  if (!hook.clientid.empty() && Tombstoned(hook)) {
     Log(LogLevel::kInfo, "publish refused: this client already left (late hook)",
         {{"clientid", hook.clientid}, {"key", redacted}});
     return Refuse("client already disconnected");
@@ -80,7 +87,9 @@ ingest::HookAnswer ControlPlane::PublishToIngest(const ingest::NginxHook& hook) 
     if (live && live->has_value()) {
       const state::StreamSession& old = **live;
       const std::string old_client = old.ingest.value("clientid", "");
-      int64_t last_seen = old.started_ms;
+      // Updates are remembered in memory only: after a restart of earshot a
+      // session counts as seen at the restart, not as stale at once.
+      int64_t last_seen = std::max(old.started_ms, created_ms_);
       {
         std::lock_guard lock(mutex_);
         auto it = last_update_ms_.find(old.stream_id);
@@ -149,7 +158,7 @@ ingest::HookAnswer ControlPlane::OnPublishDone(const ingest::NginxHook& hook) {
   }
   if (!session || (!hook.clientid.empty() && session->ingest.value("clientid", "") != hook.clientid)) {
     // Nothing live for this client: a duplicate, or it overtook its publish.
-    if (!hook.clientid.empty()) Bury(hook.clientid);
+    if (!hook.clientid.empty()) Bury(hook);
     return ingest::HookAnswer::Allow();
   }
   auto ended = deps_.state->EndSession(session->stream_id,
@@ -167,7 +176,7 @@ ingest::HookAnswer ControlPlane::OnPublishDone(const ingest::NginxHook& hook) {
     std::lock_guard lock(mutex_);
     last_update_ms_.erase(session->stream_id);
   }
-  if (!hook.clientid.empty()) Bury(hook.clientid);
+  if (!hook.clientid.empty()) Bury(hook);
   Log(LogLevel::kInfo, "stream ended",
       {{"channel_id", session->channel_id}, {"stream_id", session->stream_id}});
   return ingest::HookAnswer::Allow();

@@ -13,8 +13,9 @@
 //   on_update → 403 when the session was stopped or the key reset.
 //   on_publish_done → the session ends (Stream End, Session Ended), its scan
 //       job is cancelled. Hooks can come late, twice or out of order: a
-//       publish_done for a client that never published is remembered (for
-//       kTombstoneTtl) so that its late publish is refused.
+//       publish_done for a client that never published is remembered (by
+//       client id and key, for kTombstoneTtl) so that its late publish is
+//       refused.
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
+#include "common/time_format.h"
 #include "control/rules.h"
 #include "ingest/ingest_controller.h"
 #include "ingest/nginx_hook.h"
@@ -54,7 +56,8 @@ struct ControlPlaneDeps {
 class ControlPlane : public ScanJobObserver {
  public:
   // How long a publish_done for an unknown client is remembered.
-  static constexpr std::chrono::minutes kTombstoneTtl{10};
+  // Reordered hooks are requests nginx has in flight at once: seconds apart.
+  static constexpr std::chrono::seconds kTombstoneTtl{60};
   // A live session without on_update for this many update intervals is stale.
   static constexpr int kStaleUpdates = 3;
 
@@ -101,8 +104,9 @@ class ControlPlane : public ScanJobObserver {
   // returned: the caller's work (a scan, a hook) goes on.
   void AppendEventOrLog(control::EventType type, const std::string& channel_id,
                         const std::string& stream_id, const nlohmann::json& detail);
-  bool Tombstoned(const std::string& clientid);
-  void Bury(const std::string& clientid);
+  static std::string TombstoneKey(const ingest::NginxHook& hook);
+  bool Tombstoned(const ingest::NginxHook& hook);
+  void Bury(const ingest::NginxHook& hook);
   control::BlockAction DefaultBlockAction() const;
 
   ControlPlaneDeps deps_;
@@ -110,6 +114,7 @@ class ControlPlane : public ScanJobObserver {
   std::mutex mutex_;
   std::map<std::string, std::chrono::steady_clock::time_point> tombstones_;  // GUARDED_BY(mutex_)
   std::map<std::string, int64_t> last_update_ms_;  // by stream id; GUARDED_BY(mutex_)
+  const int64_t created_ms_ = UnixMillisNow();  // when this control plane started
 };
 
 }  // namespace earshot::server

@@ -20,6 +20,7 @@
 
 #include "queue/registry.h"
 #include "scan/identification.h"
+#include "state/sqlite_state_store.h"
 #include "state/state_store.h"
 
 namespace earshot::server {
@@ -337,6 +338,32 @@ TEST_F(ControlPlaneTest, StaleLiveSessionIsEndedForANewPublisher) {
   EXPECT_EQ(JobOf(live->stream_id)->state, queue::JobState::kQueued);
 }
 
+TEST_F(ControlPlaneTest, LiveSessionIsNotStaleJustBecauseEarshotRestarted) {
+  // Updates are remembered in memory: a session started an hour ago by an
+  // earlier earshot process (its store's clock pinned an hour back) counts as
+  // seen when this control plane started, so a second encoder is refused.
+  state::SqliteStateStoreOptions options;
+  options.clock = [] { return UnixMillisNow() - 3600 * 1000; };
+  auto past = state::SqliteStateStore::Open(":memory:", options);
+  ASSERT_TRUE(past) << past.error().ToString();
+  auto created = (*past)->CreateChannel(ChannelSpecNamed("long show"));
+  ASSERT_TRUE(created) << created.error().ToString();
+  auto session = (*past)->StartSession(created->channel.id, {{"app", "ingest"}, {"clientid", "12"}});
+  ASSERT_TRUE(session) << session.error().ToString();
+  ControlPlaneDeps deps;
+  deps.config = &config_;
+  deps.state = past->get();
+  deps.queue = queue_.get();
+  deps.ingest = &ingest_;
+  ControlPlane restarted(deps);
+  const ingest::HookAnswer second =
+      restarted.OnPublish(Hook(HookCall::kPublish, "ingest", created->stream_key, "13"));
+  EXPECT_EQ(second.status, 403) << second.body;
+  auto live = (*past)->LiveSession(created->channel.id);
+  ASSERT_TRUE(live && live->has_value());
+  EXPECT_EQ((*live)->stream_id, session->stream_id);
+}
+
 // --- on_publish_done --------------------------------------------------------
 
 TEST_F(ControlPlaneTest, PublishDoneEndsTheSessionAndCancelsItsScan) {
@@ -380,6 +407,18 @@ TEST_F(ControlPlaneTest, PublishDoneOvertakingItsPublishLeavesNothingLive) {
   EXPECT_EQ(counts->queued, 0);
   // Another connection is not affected by the tombstone.
   GoLive("21");
+}
+
+TEST_F(ControlPlaneTest, TombstoneIsForThatClientAndKeyOnly) {
+  // nginx restarted and numbers its clients from 1 again: another channel's
+  // encoder that gets the number of a buried client still publishes.
+  auto other = state_->CreateChannel(ChannelSpecNamed("other studio"));
+  ASSERT_TRUE(other) << other.error().ToString();
+  EXPECT_TRUE(PublishDone(key_, "30").allowed());
+  const ingest::HookAnswer answer = Publish(other->stream_key, "30");
+  EXPECT_EQ(answer.status, 302) << answer.body;
+  EXPECT_TRUE(Live(other->channel.id).has_value());
+  EXPECT_EQ(Publish(key_, "30").status, 403);  // the buried pair itself stays refused
 }
 
 TEST_F(ControlPlaneTest, PublishDoneAfterAKeyResetFindsTheSessionByClient) {
