@@ -10,8 +10,8 @@ echo "== release build"
 bash scripts/build.sh release
 echo "== tests (release)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
-echo "== sanitizer build (ASan + UBSan)"
-bash scripts/build.sh asan
+echo "== sanitizer build (ASan + UBSan), unit tests only"
+bash scripts/build.sh asan unit_tests
 echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L unit --timeout 900
