@@ -16,6 +16,7 @@
 #include "support/ffmpeg_publisher.h"
 #include "support/http_listener.h"
 #include "support/nginx_rtmp.h"
+#include "scan/scan_e2e_support.h"
 #include "support/process.h"
 #include "support/s3rver.h"
 #include "support/smtp_listener.h"
@@ -31,23 +32,9 @@ using support::ChildProcess;
 
 constexpr const char* kWebhookSecret = "e2e-webhook-secret";
 
-fs::path SourceDir() { return EARSHOT_TEST_SOURCE_DIR; }
-
-nlohmann::json ReadJson(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in, nullptr, false);
-}
-
-std::vector<fs::path> ResponseFiles(const fs::path& folder) {
-  std::vector<fs::path> out;
-  if (!fs::is_directory(folder)) return out;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    const std::string name = e.path().filename().string();
-    if (name.ends_with(".json") && name != "summary.json") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using e2e::ReadJson;
+using e2e::ResponseFiles;
+using e2e::SourceDir;
 
 class ScanE2eTest : public ::testing::Test {
  protected:
@@ -81,40 +68,17 @@ class ScanE2eTest : public ::testing::Test {
   static fs::path Catalog() { return Dir() / "catalog"; }
 
   static support::CommandResult Earshot(std::vector<std::string> args,
-                                            std::chrono::milliseconds timeout = 120s) {
-    std::vector<std::string> argv = {EARSHOT_BINARY, "--catalog", Catalog().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = support::RunCommand(argv, timeout);
-    if (!r) {
-      support::CommandResult failed;
-      failed.command = support::JoinCommand(argv);
-      failed.stderr_text = r.error().ToString();
-      failed.timed_out = true;
-      return failed;
-    }
-    return *r;
+                                        std::chrono::milliseconds timeout = 120s) {
+    return e2e::RunEarshot(Catalog(), std::move(args), timeout);
   }
 
   // `earshot scan ...` as a background process; output in `log`.
   static ChildProcess StartScan(std::vector<std::string> args, const fs::path& log) {
-    std::vector<std::string> argv = {EARSHOT_BINARY, "--catalog", Catalog().string(), "scan"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    support::SpawnOptions options;
-    options.argv = argv;
-    options.output_file = log;
-    auto child = ChildProcess::Spawn(options);
-    EXPECT_TRUE(child) << child.error().ToString();
-    return std::move(*child);
+    return e2e::StartEarshotScan(Catalog(), std::move(args), log);
   }
 
   // Every document in RESULTS validates against docs/schema/.
-  static void ExpectSchemaValid(const fs::path& results) {
-    auto r = support::RunCommand({"/usr/bin/python3", (SourceDir() / "tests/scan/validate_results.py").string(),
-                                      (SourceDir() / "docs/schema").string(), results.string()},
-                                     60s);
-    ASSERT_TRUE(r) << r.error().ToString();
-    EXPECT_TRUE(r->ok()) << r->Describe() << r->stdout_text;
-  }
+  static void ExpectSchemaValid(const fs::path& results) { e2e::ExpectSchemaValid(results); }
 
   // The stream's summary, and checks that `battle` (block) was found in it.
   static nlohmann::json ExpectBattleFound(const fs::path& results, const std::string& stream) {

@@ -34,6 +34,7 @@
 #include "delivery/webhook_signature.h"
 #include "support/ffmpeg_publisher.h"
 #include "support/http_listener.h"
+#include "scan/scan_e2e_support.h"
 #include "support/process.h"
 #include "support/s3rver.h"
 #include "support/test_media.h"
@@ -48,23 +49,9 @@ using support::ChildProcess;
 
 constexpr const char* kWebhookSecret = "e2e-protocols-webhook-secret";
 
-fs::path SourceDir() { return EARSHOT_TEST_SOURCE_DIR; }
-
-nlohmann::json ReadJson(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in, nullptr, false);
-}
-
-std::vector<fs::path> ResponseFiles(const fs::path& folder) {
-  std::vector<fs::path> out;
-  if (!fs::is_directory(folder)) return out;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    const std::string name = e.path().filename().string();
-    if (name.ends_with(".json") && name != "summary.json") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using e2e::ReadJson;
+using e2e::ResponseFiles;
+using e2e::SourceDir;
 
 size_t CountFiles(const fs::path& folder) {
   size_t n = 0;
@@ -139,18 +126,7 @@ double TotalSeconds(const std::vector<nlohmann::json>& segments) {
   return total;
 }
 
-support::CommandResult RunTool(const std::vector<std::string>& argv,
-                               std::chrono::milliseconds timeout) {
-  auto r = support::RunCommand(argv, timeout);
-  if (!r) {
-    support::CommandResult failed;
-    failed.command = support::JoinCommand(argv);
-    failed.stderr_text = r.error().ToString();
-    failed.timed_out = true;
-    return failed;
-  }
-  return *r;
-}
+using e2e::RunTool;
 
 // ffmpeg encoding `seconds` of `music` from `offset_s` into an MPEG-TS with
 // AAC audio at `rate` Hz and `channels` channels, its timestamps starting at
@@ -252,29 +228,15 @@ class ScanProtocolsE2eTest : public ::testing::Test {
 
   static support::CommandResult Earshot(std::vector<std::string> args,
                                         std::chrono::milliseconds timeout = 120s) {
-    std::vector<std::string> argv = {EARSHOT_BINARY, "--catalog", Catalog().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunTool(argv, timeout);
+    return e2e::RunEarshot(Catalog(), std::move(args), timeout);
   }
 
   // `earshot scan ...` as a background process; stdout and stderr in `log`.
   static ChildProcess StartScan(std::vector<std::string> args, const fs::path& log) {
-    std::vector<std::string> argv = {EARSHOT_BINARY, "--catalog", Catalog().string(), "scan"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    support::SpawnOptions options;
-    options.argv = argv;
-    options.output_file = log;
-    auto child = ChildProcess::Spawn(options);
-    EXPECT_TRUE(child) << child.error().ToString();
-    return std::move(*child);
+    return e2e::StartEarshotScan(Catalog(), std::move(args), log);
   }
 
-  static void ExpectSchemaValid(const fs::path& results) {
-    auto r = RunTool({"/usr/bin/python3", (SourceDir() / "tests/scan/validate_results.py").string(),
-                      (SourceDir() / "docs/schema").string(), results.string()},
-                     60s);
-    EXPECT_TRUE(r.ok()) << r.Describe() << r.stdout_text;
-  }
+  static void ExpectSchemaValid(const fs::path& results) { e2e::ExpectSchemaValid(results); }
 
   // Checks the scan of the voice-over-`battle` media (battle from 30 s, all
   // of it received): the right track under its rule, at the right place in
