@@ -1,4 +1,5 @@
 // Helpers shared by the queue tests: a temp folder and a clock the test moves.
+// (tests/ is on the include path for store/temp_dir.h.)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,30 +13,12 @@
 #include <system_error>
 
 #include "queue/job_queue.h"
+#include "store/temp_dir.h"
 
 namespace earshot::queue::testing {
 
-// A fresh folder under the system temp directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "earshot_queue_XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp failed for " << pattern;
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+// A fresh folder, removed with its contents (the store tests' helper).
+using TempDir = store::testing::TempDir;
 
 // Unix milliseconds that only move when the test says so. Shared by every
 // queue object of a test (they must agree on the time).
