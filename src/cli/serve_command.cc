@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "common/log.h"
@@ -25,6 +26,24 @@ void PrintError(const std::string& message) { std::cerr << "earshot: " << messag
 
 Result<server::ServeConfig> LoadConfig(const std::string& path) {
   return server::LoadServeConfig(path, server::EarshotEnvironment());
+}
+
+// The state store the config names (its folder created), for the admin
+// commands; errors are printed here.
+std::unique_ptr<state::StateStore> OpenConfiguredState(const std::string& config_path) {
+  auto config = LoadConfig(config_path);
+  if (!config) {
+    PrintError(config.error().message());
+    return nullptr;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config->data_dir, ec);
+  auto state = state::OpenStateStore(config->StateUrl());
+  if (!state) {
+    PrintError(state.error().message());
+    return nullptr;
+  }
+  return std::move(*state);
 }
 
 }  // namespace
@@ -135,19 +154,9 @@ int ServeCommands::RunServe(bool worker_only) {
 }
 
 int ServeCommands::RunCreateKey() {
-  auto config = LoadConfig(config_path_);
-  if (!config) {
-    PrintError(config.error().message());
-    return kExitSetup;
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(config->data_dir, ec);
-  auto state = state::OpenStateStore(config->StateUrl());
-  if (!state) {
-    PrintError(state.error().message());
-    return kExitSetup;
-  }
-  auto key = (*state)->CreateApiKey(key_name_);
+  auto store = OpenConfiguredState(config_path_);
+  if (!store) return kExitSetup;
+  auto key = store->CreateApiKey(key_name_);
   if (!key) {
     PrintError(key.error().message());
     return kExitFailure;
@@ -159,17 +168,9 @@ int ServeCommands::RunCreateKey() {
 }
 
 int ServeCommands::RunListKeys() {
-  auto config = LoadConfig(config_path_);
-  if (!config) {
-    PrintError(config.error().message());
-    return kExitSetup;
-  }
-  auto state = state::OpenStateStore(config->StateUrl());
-  if (!state) {
-    PrintError(state.error().message());
-    return kExitSetup;
-  }
-  auto keys = (*state)->ListApiKeys();
+  auto store = OpenConfiguredState(config_path_);
+  if (!store) return kExitSetup;
+  auto keys = store->ListApiKeys();
   if (!keys) {
     PrintError(keys.error().message());
     return kExitFailure;
@@ -179,17 +180,9 @@ int ServeCommands::RunListKeys() {
 }
 
 int ServeCommands::RunRevokeKey() {
-  auto config = LoadConfig(config_path_);
-  if (!config) {
-    PrintError(config.error().message());
-    return kExitSetup;
-  }
-  auto state = state::OpenStateStore(config->StateUrl());
-  if (!state) {
-    PrintError(state.error().message());
-    return kExitSetup;
-  }
-  if (Status s = (*state)->RevokeApiKey(key_id_); !s) {
+  auto store = OpenConfiguredState(config_path_);
+  if (!store) return kExitSetup;
+  if (Status s = store->RevokeApiKey(key_id_); !s) {
     PrintError(s.error().message());
     return s.error().code() == ErrorCode::kNotFound ? kExitFailure : kExitSetup;
   }
