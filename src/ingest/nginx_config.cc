@@ -309,7 +309,11 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "    }\n}\n";
 
   c += "\nhttp {\n";
-  c += "    access_log logs/access.log;\n";
+  c += "    # The default format logs the request line, whose ?token= is a viewer's\n";
+  c += "    # playback token: this one logs the path without the query.\n";
+  c += "    log_format earshot_no_query '$remote_addr [$time_local] \"$request_method $uri\" "
+       "$status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"';\n";
+  c += "    access_log logs/access.log earshot_no_query;\n";
   c += "    client_body_temp_path tmp/body;\n";
   c += "    proxy_temp_path tmp/proxy;\n";
   c += "    fastcgi_temp_path tmp/fastcgi;\n";

@@ -510,6 +510,11 @@ TEST_F(IngestE2eQuietLogTest, RelayedStreamIsServedAsHlsUnderTheChannelIdAndNeve
   EXPECT_TRUE(std::any_of(nginx_files.begin(), nginx_files.end(), [](const fs::path& file) {
     return file.filename() == "rtmp_access.log";
   })) << "no RTMP access log was written";
+  // Nor the viewer's playback token: the HTTP access log has no queries.
+  const fs::path http_log = nginx_->run_dir() / "logs" / "access.log";
+  const std::string http_log_text = testing::ReadTextFile(http_log);
+  EXPECT_NE(http_log_text.find(".m3u8"), std::string::npos) << "no HTTP access log line in " << http_log;
+  EXPECT_EQ(http_log_text.find(kToken), std::string::npos) << http_log_text;
   for (const fs::path& file : nginx_files) {
     const std::string text = testing::ReadTextFile(file);
     const std::size_t at = text.find(key_);

@@ -53,6 +53,7 @@ TEST(NginxConfigTest, DefaultsProduceTheDocumentedLayout) {
   EXPECT_FALSE(Contains(c, "listen 127.0.0.1:1935;"));  // 0.0.0.0 covers loopback
   EXPECT_TRUE(Contains(c, "notify_method post;"));
   EXPECT_TRUE(Contains(c, "access_log logs/rtmp_access.log;"));
+  EXPECT_TRUE(Contains(c, "access_log logs/access.log earshot_no_query;"));  // no ?token= in logs
 
   const std::string ingest = Block(c, "application ingest {");
   ASSERT_FALSE(ingest.empty()) << c;
