@@ -2,9 +2,11 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 
 #include <httplib.h>
 
@@ -13,6 +15,7 @@
 #include "common/time_format.h"
 #include "control/event.h"
 #include "delivery/registry.h"
+#include "delivery/target_spec.h"
 #include "ingest/hook_form.h"
 #include "ingest/nginx_hook.h"
 #include "server/api_json.h"
@@ -72,7 +75,10 @@ HttpApi::~HttpApi() { Stop(); }
 Status HttpApi::Start(const std::string& host, int port) {
   const int threads = deps_.config->http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  server_->set_payload_max_length(512ull << 20);  // catalog uploads
+  // Catalog uploads may be large; every other body is refused above
+  // kMaxBodyBytes before it is read (Screen), and no body is read before
+  // the caller was authenticated.
+  server_->set_payload_max_length(512ull << 20);
   server_->set_read_timeout(std::chrono::seconds(30));
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);
@@ -95,36 +101,81 @@ void HttpApi::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+
+constexpr size_t kMaxBodyBytes = 1 << 20;  // every request body but a catalog upload
+
+// /v1 needs an API key, except the API's own description.
+bool RequiresApiKey(const std::string& path) {
+  return path.starts_with("/v1/") && path != "/v1/openapi.json";
+}
+
+}  // namespace
+
+bool HttpApi::IsHookClient(const httplib::Request& req) const {
+  for (const std::string& a : deps_.hook_clients) {
+    if (a == req.remote_addr) return true;
+  }
+  return false;
+}
+
+bool HttpApi::Screen(const httplib::Request& req, httplib::Response& res) {
+  // Runs before cpp-httplib reads the body: who may send one, and how big.
+  if (req.path.starts_with("/hooks/") && !IsHookClient(req)) {
+    res.status = 403;
+    res.set_content("hooks are accepted from the ingest server only\n", "text/plain");
+    return false;
+  }
+  if (RequiresApiKey(req.path)) {
+    const std::string token = BearerToken(req);
+    if (token.empty()) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      WriteError(res, 401, "unauthenticated",
+                 "missing `Authorization: Bearer <API key>`; create a key with `earshot admin create-key`");
+      return false;
+    }
+    auto key = deps_.state->VerifyApiKey(token);
+    if (!key) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      if (key.error().code() == ErrorCode::kNotFound) {
+        WriteError(res, 401, "unauthenticated", "unknown or revoked API key");
+      } else {
+        WriteError(res, key.error());
+      }
+      return false;
+    }
+  }
+  const bool upload = req.method == "POST" && req.path == "/v1/catalog";
+  if (!upload && req.has_header("Content-Length")) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (length.size() > 9 || std::strtoull(length.c_str(), nullptr, 10) > kMaxBodyBytes) {
+      WriteError(res, 413, "invalid_argument",
+                 "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+      return false;
+    }
+  }
+  return true;
+}
+
 void HttpApi::Register() {
   httplib::Server& srv = *server_;
+  srv.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (Screen(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+    if (deps_.metrics) deps_.metrics->CountRequest(res.status);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // `path` uses OpenAPI templates ({name}); each becomes a capture group.
   auto route = [this, &srv](const std::string& method, const std::string& path, bool auth,
                             Handler handler) {
     routes_.push_back({method, path});
     const std::string pattern = std::regex_replace(path, std::regex(R"(\{[a-z_]+\})"), "([^/]+)");
-    Handler wrapped = [this, handler = std::move(handler), auth](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-      if (auth) {
-        const std::string token = BearerToken(req);
-        if (token.empty()) {
-          res.set_header("WWW-Authenticate", "Bearer");
-          WriteError(res, 401, "unauthenticated",
-                     "missing `Authorization: Bearer <API key>`; create a key with `earshot admin create-key`");
-          if (deps_.metrics) deps_.metrics->CountRequest(res.status);
-          return;
-        }
-        auto key = deps_.state->VerifyApiKey(token);
-        if (!key) {
-          res.set_header("WWW-Authenticate", "Bearer");
-          if (key.error().code() == ErrorCode::kNotFound) {
-            WriteError(res, 401, "unauthenticated", "unknown or revoked API key");
-          } else {
-            WriteError(res, key.error());
-          }
-          if (deps_.metrics) deps_.metrics->CountRequest(res.status);
-          return;
-        }
-      }
+    // The API key was checked by Screen, before the body was read; `auth`
+    // states it beside each route, and must agree with RequiresApiKey.
+    if (auth != RequiresApiKey(path)) {
+      throw std::logic_error("route " + path + ": auth flag disagrees with RequiresApiKey");
+    }
+    Handler wrapped = [this, handler = std::move(handler)](const httplib::Request& req,
+                                                            httplib::Response& res) {
       handler(req, res);
       if (deps_.metrics) deps_.metrics->CountRequest(res.status);
     };
@@ -552,6 +603,17 @@ void HttpApi::Register() {
     if (!body) return WriteError(res, body.error());
     auto spec = SubscriptionSpecFromJson(*body);
     if (!spec) return WriteError(res, spec.error());
+    // Secrets of a target come from the server's environment (`*_env=NAME`):
+    // over the API only variables named EARSHOT_*, so a caller cannot have
+    // another of the server's secrets sent to a host of its choosing.
+    if (auto parsed = delivery::ParseTargetSpec(spec->kind + ":" + spec->target); parsed) {
+      for (const auto& [key, value] : parsed->options) {
+        if (key.ends_with("_env") && !value.starts_with("EARSHOT_")) {
+          return WriteError(res, 400, "invalid_argument",
+                            "field target: " + key + " must name an EARSHOT_* environment variable");
+        }
+      }
+    }
     if ((spec->kind == "webhook" || spec->kind == "email") && !spec->target.empty()) {
       // The dispatcher (in this process) builds the same notifier: a target
       // it cannot build would never be delivered to, its events skipped.
@@ -632,9 +694,7 @@ void HttpApi::Register() {
     route("POST", "/hooks/nginx/" + name, false, [this, name, act](const httplib::Request& req, httplib::Response& res) {
       const auto started = std::chrono::steady_clock::now();
       std::string outcome;
-      bool allowed_client = false;
-      for (const std::string& a : deps_.hook_clients) allowed_client = allowed_client || a == req.remote_addr;
-      if (!allowed_client) {
+      if (!IsHookClient(req)) {
         res.status = 403;
         res.set_content("hooks are accepted from the ingest server only\n", "text/plain");
         outcome = "forbidden";
@@ -673,9 +733,7 @@ void HttpApi::Register() {
   // or /hls/<channel>-N.ts). Public channels play; private ones need playback
   // tokens, which this version does not verify yet: refused.
   route("GET", "/hooks/nginx/playback_auth", false, [this](const httplib::Request& req, httplib::Response& res) {
-    bool allowed_client = false;
-    for (const std::string& a : deps_.hook_clients) allowed_client = allowed_client || a == req.remote_addr;
-    if (!allowed_client) return WriteError(res, 403, "forbidden", "playback checks come from the ingest server only");
+    if (!IsHookClient(req)) return WriteError(res, 403, "forbidden", "playback checks come from the ingest server only");
     std::string uri = req.get_header_value("X-Original-URI");
     uri = uri.substr(0, uri.find('?'));
     std::string file = uri.substr(uri.rfind('/') + 1);

@@ -26,6 +26,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace earshot::server {
@@ -65,6 +67,11 @@ class HttpApi {
 
  private:
   void Register();
+  // Before a body is read: hooks only from hook_clients, /v1 only with a
+  // valid API key, bodies at most 1 MiB but catalog uploads. False: `res`
+  // holds the refusal.
+  bool Screen(const httplib::Request& req, httplib::Response& res);
+  bool IsHookClient(const httplib::Request& req) const;
 
   HttpApiDeps deps_;
   std::unique_ptr<httplib::Server> server_;

@@ -316,6 +316,18 @@ TEST_F(ServeE2eTest, ApiNeedsAKeyAndDescribesItself) {
   EXPECT_EQ(bad.body["error"]["code"], "invalid_argument");
   EXPECT_EQ(d->Call("GET", "/v1/channels/ch-doesnotexist").status, 404);
   EXPECT_EQ(d->Hook("on_publish", "%zz"), 400);
+  // Bodies: refused before they are read when the caller has no key, and
+  // above 1 MiB for anything but a catalog upload.
+  const nlohmann::json big = std::string(2 << 20, 'a');
+  EXPECT_EQ(wrong.Call("POST", "/v1/channels", big).status, 401);
+  ApiResponse too_big = d->Call("POST", "/v1/channels", big);
+  EXPECT_EQ(too_big.status, 413) << too_big.text;
+  // A subscription target names only EARSHOT_* variables for its secrets.
+  ApiResponse exfiltrate = d->Call(
+      "POST", "/v1/subscriptions",
+      {{"kind", "webhook"}, {"target", "url=http://127.0.0.1:9/x,secret_env=HOME"}});
+  EXPECT_EQ(exfiltrate.status, 400) << exfiltrate.text;
+  EXPECT_NE(exfiltrate.text.find("EARSHOT_"), std::string::npos) << exfiltrate.text;
 }
 
 }  // namespace
