@@ -133,7 +133,9 @@ void ScanWorkers::LeaseMore() {
 void ScanWorkers::Heartbeats() {
   const auto now = Clock::now();
   for (auto& [job_id, r] : running_) {
-    if (r.next_heartbeat > now || r.cancel != CancelReason::kNone) continue;
+    // A scan flushing for a shutdown still holds its job: keep the lease.
+    const bool holding = r.cancel == CancelReason::kNone || r.cancel == CancelReason::kShutdown;
+    if (r.next_heartbeat > now || !holding) continue;
     r.next_heartbeat = now + options_.lease / 3;
     auto reply = queue_.Heartbeat(r.lease, options_.lease);
     if (!reply) {
@@ -197,7 +199,9 @@ void ScanWorkers::Loop() {
       std::unique_lock lock(mutex_);
       auto wake = std::min(next_poll, Clock::now() + options_.lease / 3);
       if (stopping_) wake = std::min(wake, Clock::now() + std::chrono::milliseconds(100));
-      cv_.wait_until(lock, wake, [&] { return !notes_.empty() || stopping_ || poked_; });
+      // Once cancelling, only notes (scans finishing) or the 100 ms tick
+      // wake the loop: `stopping_` stays true and would make it spin.
+      cv_.wait_until(lock, wake, [&] { return !notes_.empty() || (stopping_ && !cancelling) || poked_; });
       notes.swap(notes_);
       stopping = stopping_;
       deadline = stop_deadline_;
