@@ -33,6 +33,11 @@ std::string ControlPlane::TombstoneKey(const ingest::NginxHook& hook) {
   return hook.clientid + "/" + control::HashSecret(hook.name);
 }
 
+void ControlPlane::Forget(const std::string& stream_id) {
+  std::lock_guard lock(mutex_);
+  last_update_ms_.erase(stream_id);
+}
+
 bool ControlPlane::Tombstoned(const ingest::NginxHook& hook) {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
@@ -105,6 +110,7 @@ ingest::HookAnswer ControlPlane::PublishToIngest(const ingest::NginxHook& hook) 
             {{"stream_id", old.stream_id}, {"channel_id", channel_id}});
         (void)deps_.state->EndSession(old.stream_id, "stale: no update from the publisher");
         (void)deps_.queue->RequestCancel(old.stream_id);
+        Forget(old.stream_id);
         session = deps_.state->StartSession(channel_id, ingest_info);
       } else {
         Log(LogLevel::kWarn, "publish refused: the channel is live already",
@@ -136,6 +142,14 @@ ingest::HookAnswer ControlPlane::PublishToIngest(const ingest::NginxHook& hook) 
   {
     std::lock_guard lock(mutex_);
     last_update_ms_[s.stream_id] = UnixMillisNow();
+  }
+  if (!hook.clientid.empty() && Tombstoned(hook)) {
+    // Its publish_done came while this hook was between the check at the
+    // top and the new session: end what was just opened.
+    (void)deps_.state->EndSession(s.stream_id, "publisher disconnected");
+    (void)deps_.queue->RequestCancel(s.stream_id);
+    Forget(s.stream_id);
+    return Refuse("client already disconnected");
   }
   Log(LogLevel::kInfo, "stream started",
       {{"channel_id", channel_id}, {"stream_id", s.stream_id}, {"job_id", enqueued->job.id},
@@ -172,10 +186,7 @@ ingest::HookAnswer ControlPlane::OnPublishDone(const ingest::NginxHook& hook) {
     Log(LogLevel::kError, "could not cancel a scan job",
         {{"stream_id", session->stream_id}, {"error", c.error().ToString()}});
   }
-  {
-    std::lock_guard lock(mutex_);
-    last_update_ms_.erase(session->stream_id);
-  }
+  Forget(session->stream_id);
   if (!hook.clientid.empty()) Bury(hook);
   Log(LogLevel::kInfo, "stream ended",
       {{"channel_id", session->channel_id}, {"stream_id", session->stream_id}});
@@ -240,6 +251,7 @@ Status ControlPlane::StopStream(const std::string& channel_id, bool reset_key,
   }
   auto ended = deps_.state->EndSession(s.stream_id, "stopped: " + why);
   if (!ended) return std::unexpected(ended.error());
+  Forget(s.stream_id);
   (void)deps_.queue->RequestCancel(s.stream_id);
   Log(LogLevel::kInfo, "stream stopped",
       {{"channel_id", channel_id}, {"stream_id", s.stream_id}, {"reason", why},

@@ -1,6 +1,6 @@
 // The control plane's decisions: what an ingest hook is answered, what a
 // stop does, what a match's business rule does. HTTP-free (the routes in
-// api_routes.cc and hook_routes.cc translate), and used by both `earshot
+// http_api.cc translate), and used by both `earshot
 // serve` (hooks, API, in-process workers) and `earshot worker` (rules only).
 //
 // Publishing (nginx-rtmp, see docs/control-plane.md):
@@ -106,6 +106,7 @@ class ControlPlane : public ScanJobObserver {
                         const std::string& stream_id, const nlohmann::json& detail);
   static std::string TombstoneKey(const ingest::NginxHook& hook);
   bool Tombstoned(const ingest::NginxHook& hook);
+  void Forget(const std::string& stream_id);  // an ended session's last update
   void Bury(const ingest::NginxHook& hook);
   control::BlockAction DefaultBlockAction() const;
 
