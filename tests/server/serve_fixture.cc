@@ -428,6 +428,13 @@ std::unique_ptr<Deployment> ServeE2eTest::Deploy(const std::string& name, const 
   Deployment* raw = d.get();
   nopts.config_generator = [raw, o](uint16_t rtmp_port, uint16_t http_port,
                                     const fs::path& run_dir) -> Result<std::string> {
+    // The kernel may hand out a port again once it was released: the API
+    // must not get one of nginx's (nginx binds first and would answer).
+    for (int i = 0; i < 20 && (raw->api_port == rtmp_port || raw->api_port == http_port); ++i) {
+      auto other = support::FreePort();
+      if (!other) return std::unexpected(other.error());
+      raw->api_port = *other;
+    }
     WriteConfig(*raw, o, rtmp_port, http_port);
     auto r = support::RunCommand(
         {EARSHOT_BINARY, "nginx-config", "--config", raw->config.string(), "--run-dir",
