@@ -36,7 +36,8 @@ class Metrics {
   void CountMatch(std::string_view rule);
   // A rule action carried out ("stop", "stop_and_reset_key", "notify", "mute").
   void CountRuleAction(std::string_view action);
-  // One ingest hook answered: which hook, how (allowed/denied/redirected/error), how long.
+  // One ingest hook answered: which hook, how (allowed, refused, redirected,
+  // malformed, forbidden), how long.
   void ObserveHook(std::string_view hook, std::string_view outcome, double seconds);
   // One HTTP API request answered with `status`.
   void CountRequest(int status);

@@ -6,7 +6,8 @@
 //            (`earshot worker`): more processes = more streams scanned.
 //
 // Owns (in construction order): state store, job queue, ingest controller,
-// catalog, outbox, control plane, scan workers, scanner, HTTP server.
+// catalog, outbox, control plane, event dispatcher, scan workers, scanner,
+// HTTP server.
 //
 // Thread safety: Open/Start/Shutdown from one thread.
 #pragma once
