@@ -20,6 +20,8 @@
 //   still honoured (nobody else holds the job).
 // - dedup_key is unique forever: enqueueing a key that exists in any state
 //   returns the existing job, so duplicate and late events are harmless.
+// - Release gives a leased job back without a verdict (a worker shutting
+//   down): queued, due now, the attempt not counted.
 // - RequestCancel cancels a queued job at once; a leased job gets
 //   cancel_requested, which its worker sees in the next HeartbeatReply (it
 //   then stops and Acks). If that worker died instead, the expired lease makes
@@ -183,6 +185,12 @@ class JobQueue {
 
   // The job can never succeed (malformed payload...): dead now with `error`.
   virtual Status Term(const queue::Lease& lease, std::string_view error) = 0;
+
+  // The worker gives the job back without a verdict (it is shutting down):
+  // queued again, due now, and this lease does not count as an attempt
+  // (cancelled instead when a cancel was requested). Restarts of workers
+  // thus never use up a long job's attempts.
+  virtual Status Release(const queue::Lease& lease) = 0;
 
   // Asks the job with `dedup_key` to stop: a queued job is cancelled at once,
   // a leased one gets cancel_requested. True when the job was cancelled or

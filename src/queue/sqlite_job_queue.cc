@@ -462,9 +462,13 @@ Status SqliteJobQueue::Term(const queue::Lease& lease, std::string_view error) {
   return SettleLease(lease, Settle::kTerm, error, std::nullopt);
 }
 
+Status SqliteJobQueue::Release(const queue::Lease& lease) {
+  return SettleLease(lease, Settle::kRelease, {}, std::nullopt);
+}
+
 Status SqliteJobQueue::SettleLease(const queue::Lease& lease, Settle how, std::string_view error,
                                    std::optional<std::chrono::milliseconds> delay) {
-  static constexpr std::array<std::string_view, 3> kVerbs = {"ack", "nak", "term"};
+  static constexpr std::array<std::string_view, 4> kVerbs = {"ack", "nak", "term", "release"};
   const std::string context =
       std::string(kVerbs[static_cast<size_t>(how)]) + " of " + DescribeJob(lease.job);
   auto fail = [&](const Error& e) { return std::unexpected(e.Wrap(context)); };
@@ -480,7 +484,13 @@ Status SqliteJobQueue::SettleLease(const queue::Lease& lease, Settle how, std::s
   JobState next = JobState::kDone;
   std::string last_error = job->last_error;
   int64_t not_before = job->not_before_ms;
+  int attempts = job->attempts;
   switch (how) {
+    case Settle::kRelease:
+      next = job->cancel_requested ? JobState::kCancelled : JobState::kQueued;
+      not_before = now;
+      attempts = std::max(0, attempts - 1);
+      break;
     case Settle::kAck:
       break;
     case Settle::kTerm:
@@ -500,9 +510,10 @@ Status SqliteJobQueue::SettleLease(const queue::Lease& lease, Settle how, std::s
       break;
   }
   if (auto s = RunSql(db_,
-                      "UPDATE queue_jobs SET state = ?, last_error = ?, not_before_ms = ?, "
+                      "UPDATE queue_jobs SET state = ?, last_error = ?, not_before_ms = ?, attempts = ?, "
                       "lease_token = '', lease_expires_ms = 0, updated_ms = ? WHERE id = ?",
-                      JobStateName(next), std::string_view(last_error), not_before, now, job->id);
+                      JobStateName(next), std::string_view(last_error), not_before, attempts, now,
+                      job->id);
       !s) {
     return fail(s.error());
   }

@@ -53,6 +53,7 @@ class SqliteJobQueue final : public JobQueue {
   Status Nak(const queue::Lease& lease, std::string_view error,
              std::optional<std::chrono::milliseconds> delay = {}) override;
   Status Term(const queue::Lease& lease, std::string_view error) override;
+  Status Release(const queue::Lease& lease) override;
   Result<bool> RequestCancel(std::string_view dedup_key) override;
   Result<std::optional<Job>> Get(int64_t id) override;
   Result<std::optional<Job>> GetByKey(std::string_view dedup_key) override;
@@ -65,10 +66,10 @@ class SqliteJobQueue final : public JobQueue {
 
  private:
   // How a lease holder's operation ends the lease.
-  enum class Settle { kAck, kNak, kTerm };
+  enum class Settle { kAck, kNak, kTerm, kRelease };
 
   int64_t Now() const;
-  // Ack/Nak/Term: checks the token and moves the job out of kLeased.
+  // Ack/Nak/Term/Release: checks the token and moves the job out of kLeased.
   Status SettleLease(const queue::Lease& lease, Settle how, std::string_view error,
                      std::optional<std::chrono::milliseconds> delay);
 

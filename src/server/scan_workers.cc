@@ -167,8 +167,7 @@ void ScanWorkers::Settle(Running& r, const scan::ScanReport& report) {
     case CancelReason::kLeaseLost:
       return;  // not ours any more
     case CancelReason::kShutdown:
-      settled = queue_.Nak(r.lease, "worker " + options_.worker_id + " shut down",
-                           std::chrono::milliseconds(0));
+      settled = queue_.Release(r.lease);  // another worker resumes it; no attempt used
       break;
     case CancelReason::kRequested:
       settled = queue_.Ack(r.lease);

@@ -336,6 +336,27 @@ TEST_F(SqliteJobQueueTest, NakWithAnExplicitDelay) {
   EXPECT_EQ(negative.error().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_F(SqliteJobQueueTest, ReleaseQueuesAtOnceWithoutUsingAnAttempt) {
+  // One attempt only, and released five times (five worker restarts): still
+  // queued, due at once, its last error untouched.
+  const Job job = Enqueue(Spec("st-1", "scan", 1));
+  for (int i = 0; i < 5; ++i) {
+    const queue::Lease lease = MustLease("w" + std::to_string(i));
+    EXPECT_EQ(lease.job.attempts, 1);
+    ASSERT_TRUE(queue_->Release(lease));
+    const Job released = MustGet(job.id);
+    EXPECT_EQ(released.state, JobState::kQueued);
+    EXPECT_EQ(released.attempts, 0);
+    EXPECT_EQ(released.last_error, "");
+  }
+  // The old lease is spent; a cancel requested while leased wins.
+  const queue::Lease lease = MustLease("w9");
+  EXPECT_FALSE(queue_->Release(queue::Lease{lease.job, "stale-token"}));
+  ASSERT_TRUE(queue_->RequestCancel("st-1"));
+  ASSERT_TRUE(queue_->Release(lease));
+  EXPECT_EQ(MustGet(job.id).state, JobState::kCancelled);
+}
+
 TEST_F(SqliteJobQueueTest, DeadAfterMaxAttemptsOfNak) {
   const Job job = Enqueue(Spec("st-1", "scan", 2));
   ASSERT_TRUE(queue_->Nak(MustLease("w1"), "first failure", milliseconds(0)));
