@@ -76,10 +76,19 @@ bool EventDispatcher::Deliver(const control::Event& event, const state::Subscrip
 
 void EventDispatcher::Loop() {
   int64_t cursor = 0;
-  if (auto text = ReadFile(options_.cursor_file); text) {
-    std::string t = *text;
+  std::error_code exists_error;
+  if (std::filesystem::exists(options_.cursor_file, exists_error)) {
+    // A cursor file that cannot be read or parsed is not a first start:
+    // starting at 0 re-delivers (at-least-once), jumping ahead would lose.
+    auto text = ReadFile(options_.cursor_file);
+    std::string t = text ? *text : std::string();
     while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-    std::from_chars(t.data(), t.data() + t.size(), cursor);
+    if (!text || std::from_chars(t.data(), t.data() + t.size(), cursor).ec != std::errc()) {
+      cursor = 0;
+      Log(LogLevel::kError, "event dispatcher: unreadable cursor file; delivering from the start",
+          {{"file", options_.cursor_file.string()},
+           {"error", text ? "not a number" : text.error().ToString()}});
+    }
   } else {
     // First start: deliver from now on, not the whole history.
     auto latest = state_.LastEventSeq();
@@ -100,12 +109,18 @@ void EventDispatcher::Loop() {
       if (!SleepFor(std::chrono::seconds(1))) return;
       continue;
     }
+    bool retry = false;
     for (const control::Event& e : *events) {
       auto subs = state_.MatchingSubscriptions(e);
-      if (subs) {
-        for (const state::Subscription& sub : *subs) {
-          if (!Deliver(e, sub)) return;
-        }
+      if (!subs) {
+        // Not past this event until we know who gets it.
+        Log(LogLevel::kWarn, "event dispatcher: cannot read subscriptions (retrying)",
+            {{"seq", e.seq}, {"error", subs.error().ToString()}});
+        retry = true;
+        break;
+      }
+      for (const state::Subscription& sub : *subs) {
+        if (!Deliver(e, sub)) return;
       }
       cursor = e.seq;
       if (Status w = WriteFileAtomically(options_.cursor_file, std::to_string(cursor) + "\n"); !w) {
@@ -113,6 +128,7 @@ void EventDispatcher::Loop() {
             {{"error", w.error().ToString()}});
       }
     }
+    if (retry && !SleepFor(std::chrono::seconds(1))) return;
     if (events->empty() && !SleepFor(options_.poll)) return;
   }
 }

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
+
 #include <thread>
 
 #include "common/file_util.h"
@@ -78,7 +80,9 @@ class EventDispatcherTest : public ::testing::Test {
   std::optional<int64_t> Cursor() const {
     auto text = ReadFile(cursor_file());
     if (!text) return std::nullopt;
-    return std::stoll(*text);
+    int64_t seq = 0;
+    if (std::from_chars(text->data(), text->data() + text->size(), seq).ec != std::errc()) return std::nullopt;
+    return seq;
   }
   // True once the cursor file says `seq` (the event is settled).
   bool WaitForCursor(int64_t seq) const {
@@ -247,6 +251,17 @@ TEST_F(EventDispatcherTest, FirstStartDeliversOnlyNewEvents) {
   ASSERT_TRUE(WaitForCursor(fresh.seq));
   EXPECT_EQ(Keys(), std::vector<std::string>{KeyFor(fresh, sub)})
       << "history (seq " << history.seq << ") must not be replayed";
+}
+
+TEST_F(EventDispatcherTest, DamagedCursorFileRedeliversInsteadOfSkipping) {
+  // A cursor file that exists but does not parse is no first start: the
+  // events before "now" are delivered again (at-least-once), not skipped.
+  const state::Subscription sub = Subscribe("/hook", {EventType::kStreamStart});
+  const control::Event history = Append(EventType::kStreamStart, channels_[0], "st-old");
+  ASSERT_TRUE(WriteFileAtomically(cursor_file(), "not a number\n"));
+  StartDispatcher();
+  ASSERT_TRUE(WaitForCursor(history.seq));
+  EXPECT_EQ(Keys(), std::vector<std::string>{KeyFor(history, sub)});
 }
 
 TEST_F(EventDispatcherTest, UnusableTargetIsSkippedAndOthersStillGetTheEvent) {
