@@ -3,6 +3,8 @@
 #include <array>
 #include <string_view>
 
+#include "ingest/names.h"
+
 namespace earshot::ingest {
 namespace {
 
@@ -27,25 +29,8 @@ bool SafeToken(std::string_view text) {
   return true;
 }
 
-bool IsAppName(std::string_view app) {
-  if (app.empty() || app.size() > 128) return false;
-  for (char c : app) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
-bool IsUserName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool IsUserName(std::string_view name) { return IsNginxName(name, 64); }
 
 // An IPv4/IPv6 literal, a host name, or "*".
 bool IsListenAddress(std::string_view address) {

@@ -3,10 +3,10 @@
 #include <array>
 #include <utility>
 
+#include "ingest/names.h"
+
 namespace earshot::ingest {
 namespace {
-
-constexpr std::size_t kMaxClientIdDigits = 20;  // a 64-bit connection number
 
 struct CallName {
   HookCall call;
@@ -44,13 +44,6 @@ std::string Quoted(std::string_view text) {
   return out + "'";
 }
 
-bool IsDecimal(std::string_view text) {
-  if (text.empty() || text.size() > kMaxClientIdDigits) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -100,7 +93,7 @@ Result<NginxHook> NginxHook::FromForm(const HookForm& form) {
                      context + ": field 'name' (the stream name) is missing or empty");
   }
   hook.clientid = form.Get("clientid");
-  if (form.Has("clientid") && !IsDecimal(hook.clientid)) {
+  if (form.Has("clientid") && !IsClientId(hook.clientid)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      context + ": field 'clientid' must be a decimal connection number, got " +
                          Quoted(hook.clientid));

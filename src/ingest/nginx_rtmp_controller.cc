@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "delivery/http_client.h"
 #include "ingest/hook_form.h"
+#include "ingest/names.h"
 #include "ingest/nginx_hook.h"
 
 namespace earshot::ingest {
@@ -49,23 +50,7 @@ Status NormaliseUrl(std::string_view option, std::string& url,
   return Ok();
 }
 
-bool IsAppName(std::string_view app) {
-  if (app.empty() || app.size() > 128) return false;
-  for (char c : app) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
-bool IsDecimal(std::string_view text) {
-  if (text.empty() || text.size() > 20) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
 
 // "app=ingest name=abc*** clientid=12", for messages and logs (no key).
 std::string Describe(const PublisherRef& p) {
@@ -117,7 +102,7 @@ Status NginxRtmpController::DropPublisher(const PublisherRef& publisher) {
                      "nginx-rtmp would drop every publisher of application " +
                          publisher.app + ")");
   }
-  if (!publisher.clientid.empty() && !IsDecimal(publisher.clientid)) {
+  if (!publisher.clientid.empty() && !IsClientId(publisher.clientid)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "drop publisher: clientid must be nginx's decimal connection number");
   }
