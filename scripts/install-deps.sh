@@ -9,9 +9,12 @@ PACKAGES=(
   # libraries
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libfftw3-dev libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
-  libcpp-httplib-dev libtomlplusplus-dev
+  libcpp-httplib-dev libtomlplusplus-dev libmaxminddb-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # playback tests: a test GeoIP database is written with MaxMind's Perl writer; the
+  # token fuzzer needs clang's libFuzzer; wrk loads nginx in the playback benchmark
+  libmaxmind-db-writer-perl clang-14 wrk
   # test and demo material: the ffmpeg CLI makes degraded excerpts and publishes
   # streams; real music from Debian; espeak-ng speaks over it
   ffmpeg wesnoth-1.16-music espeak-ng
