@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config python3
   # libraries
-  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev
   libfftw3-dev libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev
   libcpp-httplib-dev libtomlplusplus-dev libmaxminddb-dev
   # tests and benchmarks

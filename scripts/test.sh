@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine:
 #   installs dependencies, builds the release binary (build/earshot) and the
-#   sanitizer build, runs every test in the release build and the unit tests
-#   again under ASan+UBSan.
+#   sanitizer build, runs every test in the release build, the playback token
+#   fuzzer for a bounded time, and the unit tests again under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,6 +10,8 @@ echo "== release build"
 bash scripts/build.sh release
 echo "== tests (release)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
+echo "== playback token fuzzer (libFuzzer + ASan + UBSan, clang 14, 45 s)"
+bash scripts/fuzz-playback-token.sh 45
 echo "== sanitizer build (ASan + UBSan), unit tests only"
 bash scripts/build.sh asan unit_tests
 echo "== unit tests under ASan + UBSan"

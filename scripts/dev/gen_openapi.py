@@ -32,6 +32,19 @@ op("/v1/channels/{channel_id}","get","get a channel",{"200":ok("the channel",ref
 op("/v1/channels/{channel_id}","patch","update a channel (only the fields given)",{"200":ok("the channel",ref("Channel")),"400":E400,"401":E401,"404":E404},params=[ch],rb=body(ref("ChannelSpec")),tags=["channels"],opid="updateChannel")
 op("/v1/channels/{channel_id}","delete","delete a channel (refused while it is live)",{"204":{"description":"deleted"},"401":E401,"404":E404,"409":E409},params=[ch],tags=["channels"],opid="deleteChannel")
 op("/v1/channels/{channel_id}/stream-key/reset","post","replace the channel's stream key (the old one stops working at once)",{"200":ok("the new key, shown once",ref("StreamKey")),"401":E401,"404":E404},params=[ch],tags=["channels"],opid="resetStreamKey")
+kid=pp("key_id","playback key id (pk-...)")
+op("/v1/playback-keys","post","import a playback key pair's public key (P-384, PEM); viewers' tokens for private channels are ES384 JWTs signed with its private key",
+   {"201":ok("imported",ref("PlaybackKey")),"400":E400,"401":E401,"409":err("this key is already imported, or playback.max_keys keys exist already")},
+   rb=body({"type":"object","required":["public_key_pem"],"properties":{"name":{"type":"string","maxLength":128},"public_key_pem":{"type":"string"}}}),tags=["playback"],opid="importPlaybackKey")
+op("/v1/playback-keys","get","list playback keys",{"200":ok("keys",{"type":"object","required":["playback_keys"],"properties":{"playback_keys":{"type":"array","items":ref("PlaybackKey")}}}),"401":E401},tags=["playback"],opid="listPlaybackKeys")
+op("/v1/playback-keys/{key_id}","get","get a playback key",{"200":ok("the key",ref("PlaybackKey")),"401":E401,"404":E404},params=[kid],tags=["playback"],opid="getPlaybackKey")
+op("/v1/playback-keys/{key_id}","delete","delete a playback key: every token signed with it is refused from now on",{"204":{"description":"deleted"},"401":E401,"404":E404},params=[kid],tags=["playback"],opid="deletePlaybackKey")
+op("/v1/channels/{channel_id}/revoke-viewer","post","refuse a viewer's tokens (aws:viewer-id) whose aws:viewer-session-version is <= the given one (default 0)",
+   {"204":{"description":"revoked"},"400":E400,"401":E401,"404":E404},params=[ch],
+   rb=body({"type":"object","required":["viewer_id"],"properties":{"viewer_id":{"type":"string","maxLength":40},"viewer_session_versions_less_than_or_equal_to":{"type":"integer"}}}),tags=["playback"],opid="revokeViewer")
+op("/v1/channels/{channel_id}/viewers","get","concurrent viewers of a channel: the count now and the per-minute maximum series",
+   {"200":ok("the series",ref("ViewerSeries")),"400":E400,"401":E401,"404":E404},
+   params=[ch,qp("from","Unix seconds (default: to - 24 h)",{"type":"integer"}),qp("to","Unix seconds (default: now)",{"type":"integer"})],tags=["playback"],opid="getViewers")
 op("/v1/channels/{channel_id}/stream","get","the live stream of a channel",{"200":ok("live",ref("Stream")),"401":E401,"404":err("channel not found or not live")},params=[ch],tags=["streams"],opid="getStream")
 op("/v1/channels/{channel_id}/stream/stop","post","stop the live stream (drop the publisher; refuse it at its next update); with reset_key the encoder's reconnect fails too",
    {"200":ok("stopped",{"type":"object"}),"400":E400,"401":E401,"404":err("channel not found or not live")},params=[ch],
@@ -66,13 +79,14 @@ hook_rb={"required":True,"content":{"application/x-www-form-urlencoded":{"schema
 for h,desc in [("on_publish","a publisher connected: checks its stream key; answers 302 to the relay application named by channel id, or 403"),
                ("on_publish_done","a publisher left: ends its stream session and its scan"),
                ("on_update","periodic check of a live publisher: 403 stops a stopped stream"),
-               ("on_play","an RTMP player (the scanner) connected"),
+               ("on_play","an RTMP player connected: with ?token= a viewer, checked like HLS playback; without, only earshot's scanners (loopback) may play"),
                ("on_play_done","an RTMP player left"),
                ("hls_publish_done","the relayed copy of a stream ended")]:
     op("/hooks/nginx/"+h,"post","nginx-rtmp notification: "+desc,{"200":{"description":"allowed"},"302":{"description":"redirect (on_publish)"},"400":{"description":"malformed body"},"403":{"description":"refused"},"503":{"description":"state unavailable (nginx-rtmp refuses the publisher: fails closed)"}},rb=hook_rb,security=False,tags=["ingest hooks"],opid="nginx_"+h)
-op("/hooks/nginx/playback_auth","get","nginx auth_request for HLS playback (X-Original-URI names the playlist or segment): public channels play; private channels are refused until playback tokens are verified",
-   {"200":{"description":"allowed"},"403":{"description":"refused"},"404":{"description":"no such channel"},"503":{"description":"state unavailable"}},
-   params=[{"name":"X-Original-URI","in":"header","required":True,"schema":{"type":"string"},"description":"the viewer's request URI"}],security=False,tags=["ingest hooks"],opid="nginx_playback_auth")
+hdr=lambda n,d,r=False: {"name":n,"in":"header","required":r,"schema":{"type":"string"},"description":d}
+op("/hooks/nginx/playback_auth","get","nginx auth_request for every HLS playlist and segment request: the channel's privacy (playback token), restriction policy (countries, origins, strict origin) and revoked viewers decide; the reason is logged and counted (earshot_playback_decisions_total), never sent to the viewer",
+   {"200":{"description":"allowed; X-Earshot-Cors-Origin carries the allowed Origin for Access-Control-Allow-Origin"},"401":{"description":"private channel and no token"},"403":{"description":"refused"},"503":{"description":"state unavailable (fails closed)"}},
+   params=[hdr("X-Original-URI","the viewer's request URI with its ?token=",True),hdr("X-Real-IP","the viewer's address"),hdr("Origin","the viewer's Origin header"),hdr("User-Agent","the viewer's User-Agent")],security=False,tags=["ingest hooks"],opid="nginx_playback_auth")
 S={}
 S["Error"]={"type":"object","required":["error"],"properties":{"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string","description":"stable snake_case code: not_found, invalid_argument, already_exists, failed_precondition, unavailable, ..."},"message":{"type":"string"}}}}}
 S["RestrictionPolicy"]={"type":"object","properties":{"allowedCountries":{"type":"array","items":{"type":"string"}},"allowedOrigins":{"type":"array","items":{"type":"string"}},"enableStrictOriginEnforcement":{"type":"boolean"}}}
@@ -83,7 +97,9 @@ S["Channel"]={"type":"object","required":["id","name","private","created","updat
    "ingest_endpoint":{"type":"string","description":"RTMP URL to publish to, followed by /{stream key}"},"playback_url":{"type":"string"},"created":{"type":"string"},"updated":{"type":"string"}}}
 S["StreamKey"]={"type":"object","required":["channel_id","value"],"properties":{"channel_id":{"type":"string"},"value":{"type":"string","description":"the secret key; stored hashed, never shown again"}}}
 S["ChannelCreated"]={"type":"object","required":["channel","stream_key"],"properties":{"channel":ref("Channel"),"stream_key":ref("StreamKey")}}
-S["Stream"]={"type":"object","required":["channel_id","stream_id","state","start_time"],"properties":{"channel_id":{"type":"string"},"stream_id":{"type":"string"},"state":{"type":"string","enum":["LIVE"]},"health":{"type":"string","enum":["HEALTHY","STARVING","UNKNOWN"]},"start_time":{"type":"string"},"playback_url":{"type":"string"},"ingest":{"type":"object"}}}
+S["Stream"]={"type":"object","required":["channel_id","stream_id","state","start_time"],"properties":{"channel_id":{"type":"string"},"stream_id":{"type":"string"},"state":{"type":"string","enum":["LIVE"]},"health":{"type":"string","enum":["HEALTHY","STARVING","UNKNOWN"]},"start_time":{"type":"string"},"playback_url":{"type":"string"},"viewer_count":{"type":"integer","description":"concurrent viewers now (IVS viewerCount)"},"ingest":{"type":"object"}}}
+S["PlaybackKey"]={"type":"object","required":["id","fingerprint","created"],"properties":{"id":{"type":"string"},"name":{"type":"string"},"fingerprint":{"type":"string","description":"SHA-256 of the DER public key, hex pairs joined by ':'"},"created":{"type":"string"}}}
+S["ViewerSeries"]={"type":"object","required":["channel_id","viewer_count","series"],"properties":{"channel_id":{"type":"string"},"viewer_count":{"type":"integer"},"period_s":{"type":"integer"},"series":{"type":"array","items":{"type":"object","required":["timestamp","max_viewers"],"properties":{"time":{"type":"string"},"timestamp":{"type":"integer"},"max_viewers":{"type":"integer"}}}}}}
 S["Event"]={"type":"object","required":["seq","time","event_name"],"properties":{"seq":{"type":"integer"},"time":{"type":"string"},"event_name":{"type":"string","enum":["Session Created","Session Ended","Stream Start","Stream End","Stream Failure","Identification","Rule Applied","Alarm"]},"channel_id":{"type":"string"},"stream_id":{"type":"string"},"detail":{"type":"object"}}}
 S["StreamSession"]={"type":"object","required":["stream_id","channel_id","state","start_time"],"properties":{"stream_id":{"type":"string"},"channel_id":{"type":"string"},"state":{"type":"string","enum":["live","ended"]},"health":{"type":"string"},"start_time":{"type":"string"},"end_time":{"type":"string"},"end_reason":{"type":"string"},"stop_requested":{"type":"boolean"},"ingest":{"type":"object"},"channel":{"type":"object"},"events":{"type":"array","items":ref("Event")}}}
 S["TrackSpec"]={"type":"object","properties":{"title":{"type":"string"},"artist":{"type":"string"},"rights_holder":{"type":"string"},"isrc":{"type":"string"},"rule":{"type":"string","enum":["block","mute","allow","track"]},"tags":{"type":"object","additionalProperties":{"type":"string"}}}}

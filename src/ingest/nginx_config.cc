@@ -182,6 +182,11 @@ Status ValidateNginxConfigOptions(const NginxConfigOptions& o) {
       !s) {
     return s;
   }
+  for (const std::string& entry : o.trusted_proxies) {
+    if (entry == "all" || !IsAllowEntry(entry)) {
+      return Bad("trusted_proxies", "entries must be an address or a CIDR, got '" + entry + "'");
+    }
+  }
   if (Status s = CheckRange("notify_update_timeout_s", o.notify_update_timeout_s, 1, 3600, " s");
       !s) {
     return s;
@@ -308,14 +313,25 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "    server_tokens off;\n";
   c += "\n    server {\n";
   c += ListenLines(o.http_listen, o.http_port, "earshot reaches /control here");
+  if (!o.trusted_proxies.empty()) {
+    c += "        # The viewer's address (X-Real-IP for earshot, country checks) is taken from\n";
+    c += "        # X-Forwarded-For when the request comes through one of these proxies.\n";
+    for (const std::string& p : o.trusted_proxies) c += "        set_real_ip_from " + p + ";\n";
+    c += "        real_ip_header X-Forwarded-For;\n";
+    c += "        real_ip_recursive on;\n";
+  }
   c += "\n";
   c += "        # Viewers: " + o.hls_location + "<channel id>.m3u8?token=...; every playlist and\n";
   c += "        # segment request is authorised by earshot.\n";
   c += "        location " + o.hls_location + " {\n";
   c += "            alias " + hls_dir + "/;\n";
   c += "            types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }\n";
-  c += "            add_header Cache-Control no-cache;\n";
+  c += "            add_header Cache-Control no-cache always;\n";
   c += "            auth_request /_earshot/playback_auth;\n";
+  c += "            # CORS: the origin earshot allowed (none: no header, the browser refuses).\n";
+  c += "            auth_request_set $earshot_cors_origin $upstream_http_x_earshot_cors_origin;\n";
+  c += "            add_header Access-Control-Allow-Origin $earshot_cors_origin always;\n";
+  c += "            add_header Vary Origin always;\n";
   c += "            # Carry the playlist's ?token= onto every segment URL.\n";
   c += "            sub_filter_types application/vnd.apple.mpegurl;\n";
   c += "            sub_filter_once off;\n";

@@ -16,7 +16,11 @@
 //     HLS_LOCATION  the HLS folder, every request (playlist and segments)
 //         behind auth_request to playback_auth_url, which sees X-Original-URI
 //         (with ?token=), X-Real-IP and the viewer's Origin and User-Agent;
-//         the playlist's segment URLs get the playlist's ?token= appended.
+//         the playlist's segment URLs get the playlist's ?token= appended;
+//         Access-Control-Allow-Origin is the origin earshot allowed (its
+//         X-Earshot-Cors-Origin answer header), none when it allowed none.
+//         With trusted_proxies, the viewer's address comes from
+//         X-Forwarded-For (realip module).
 //     /control (rtmp_control) and /stat (rtmp_stat): loopback only.
 //
 // Relative paths in the config (logs/, tmp/, the pid file) are relative to
@@ -103,6 +107,11 @@ struct NginxConfigOptions {
   // earshot's playback authorisation endpoint: 2xx lets a request through,
   // 401/403 refuse it. http:// or https://.
   std::string playback_auth_url = "http://127.0.0.1:8080/v1/playback/auth";
+  // Reverse proxies / load balancers in front of nginx whose X-Forwarded-For
+  // is believed (addresses or CIDRs; nginx's realip module). Empty: the
+  // viewer's address is the TCP peer's. The address decides the country of
+  // a restriction policy, so list only proxies you run.
+  std::vector<std::string> trusted_proxies;
 };
 
 // kInvalidArgument naming the first bad option: relative paths, ports out of

@@ -78,6 +78,16 @@ const std::vector<Setting>& Settings() {
        "public HLS base URL: playback URL = {playback_url}/{channel_id}.m3u8"},
       {"ingest", "hls_dir", &ServeConfig::hls_dir,
        "folder nginx writes HLS into (used by `earshot nginx-config`)"},
+      {"playback", "max_keys", &ServeConfig::max_playback_keys,
+       "playback key pairs (public keys that sign viewers' tokens) that may be imported"},
+      {"playback", "geoip_database", &ServeConfig::geoip_database,
+       "MaxMind-format country database (.mmdb) for allowedCountries; empty: a channel "
+       "whose policy lists countries refuses every viewer (country unknown)"},
+      {"playback", "viewer_idle_s", &ServeConfig::viewer_idle_s,
+       "a viewer whose player made no request for this long has left (concurrent viewers)"},
+      {"playback", "trusted_proxies", &ServeConfig::trusted_proxies,
+       "addresses/CIDRs of proxies in front of nginx whose X-Forwarded-For gives the viewer's "
+       "address (`earshot nginx-config`); empty: the TCP peer is the viewer"},
       {"rules", "block_action", &ServeConfig::block_action,
        "what a `block` match does: notify | stop | stop_and_reset_key (channels may override)"},
       {"delivery", "sinks", &ServeConfig::sinks,
@@ -325,6 +335,8 @@ Status ValidateServeConfig(const ServeConfig& c) {
   if (c.reconnect_backoff_s < 0) return bad("scan.reconnect_backoff_s", "must be >= 0");
   if (c.ongoing_every_s < 0) return bad("scan.ongoing_every_s", "must be >= 0");
   if (c.ingest_kind.empty()) return bad("ingest.kind", "must not be empty");
+  if (c.max_playback_keys < 1 || c.max_playback_keys > 1000) return bad("playback.max_keys", "must be 1..1000");
+  if (c.viewer_idle_s < 1 || c.viewer_idle_s > 3600) return bad("playback.viewer_idle_s", "must be 1..3600 seconds");
   if (c.block_action != "notify" && c.block_action != "stop" && c.block_action != "stop_and_reset_key") {
     return bad("rules.block_action", "must be notify, stop or stop_and_reset_key, got \"" + c.block_action + "\"");
   }

@@ -56,6 +56,12 @@ struct ServeConfig {
   std::string playback_url = "http://127.0.0.1:8088/hls";  // public HLS base (for the API)
   std::string hls_dir = "earshot-data/hls";               // where nginx writes HLS (nginx-config)
 
+  // [playback]
+  int max_playback_keys = 3;                // imported playback public keys at most
+  std::string geoip_database;               // MaxMind country DB (.mmdb); "" = no country checks
+  double viewer_idle_s = 60;                // a viewer unseen this long has left
+  std::vector<std::string> trusted_proxies; // proxies whose X-Forwarded-For nginx believes
+
   // [rules]
   std::string block_action = "stop";        // notify | stop | stop_and_reset_key
 

@@ -230,6 +230,12 @@ void HttpApi::Register() {
       gauges.push_back({"earshot_jobs", help, {{"state", "done"}}, static_cast<double>(c->done)});
       gauges.push_back({"earshot_jobs", help, {{"state", "cancelled"}}, static_cast<double>(c->cancelled)});
     }
+    if (deps_.playback) {
+      for (const auto& [channel, n] : deps_.playback->ViewerCounts()) {
+        gauges.push_back({"earshot_channel_viewers", "Concurrent viewers now (authorised in the last playback.viewer_idle_s).",
+                          {{"channel_id", channel}}, static_cast<double>(n)});
+      }
+    }
     res.status = 200;
     res.set_content(deps_.metrics->Render(gauges), "text/plain; version=0.0.4");
   });
@@ -282,10 +288,12 @@ void HttpApi::Register() {
     if (!update) return WriteError(res, update.error());
     auto c = deps_.state->UpdateChannel(req.matches[1].str(), *update);
     if (!c) return WriteError(res, c.error());
+    if (deps_.playback) deps_.playback->InvalidateChannel(c->id);
     WriteJson(res, 200, channel_json(*c));
   });
   route("DELETE", "/v1/channels/{channel_id}", true, [this](const httplib::Request& req, httplib::Response& res) {
     if (Status s = deps_.state->DeleteChannel(req.matches[1].str()); !s) return WriteError(res, s.error());
+    if (deps_.playback) deps_.playback->InvalidateChannel(req.matches[1].str());
     res.status = 204;
   });
   route("POST", "/v1/channels/{channel_id}/stream-key/reset", true, [this](const httplib::Request& req, httplib::Response& res) {
@@ -296,6 +304,85 @@ void HttpApi::Register() {
     WriteJson(res, 200, {{"channel_id", id}, {"value", *key}});
   });
 
+  // --- playback protection --------------------------------------------------
+  auto key_json = [](const state::PlaybackKey& k) {
+    return nlohmann::json{{"id", k.id}, {"name", k.name}, {"fingerprint", k.fingerprint}, {"created", Iso(k.created_ms)}};
+  };
+  route("POST", "/v1/playback-keys", true, [this, key_json](const httplib::Request& req, httplib::Response& res) {
+    auto body = ParseJsonObject(req);
+    if (!body) return WriteError(res, body.error());
+    const auto pem = body->find("public_key_pem");
+    if (pem == body->end() || !pem->is_string()) {
+      return WriteError(res, 400, "invalid_argument", "public_key_pem: a P-384 public key in PEM is required");
+    }
+    const auto name = body->find("name");
+    if (name != body->end() && !name->is_string()) return WriteError(res, 400, "invalid_argument", "name must be a string");
+    auto key = deps_.playback->ImportKey(name == body->end() ? "" : name->get<std::string>(), pem->get<std::string>());
+    if (!key) return WriteError(res, key.error());
+    WriteJson(res, 201, key_json(*key));
+  });
+  route("GET", "/v1/playback-keys", true, [this, key_json](const httplib::Request&, httplib::Response& res) {
+    auto keys = deps_.playback->ListKeys();
+    if (!keys) return WriteError(res, keys.error());
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& k : *keys) list.push_back(key_json(k));
+    WriteJson(res, 200, {{"playback_keys", list}});
+  });
+  route("GET", "/v1/playback-keys/{key_id}", true, [this, key_json](const httplib::Request& req, httplib::Response& res) {
+    auto key = deps_.playback->GetKey(req.matches[1].str());
+    if (!key) return WriteError(res, key.error());
+    WriteJson(res, 200, key_json(*key));
+  });
+  route("DELETE", "/v1/playback-keys/{key_id}", true, [this](const httplib::Request& req, httplib::Response& res) {
+    if (Status s = deps_.playback->DeleteKey(req.matches[1].str()); !s) return WriteError(res, s.error());
+    res.status = 204;
+  });
+  route("POST", "/v1/channels/{channel_id}/revoke-viewer", true, [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    auto body = ParseJsonObject(req);
+    if (!body) return WriteError(res, body.error());
+    const auto viewer = body->find("viewer_id");
+    if (viewer == body->end() || !viewer->is_string() || viewer->get<std::string>().empty() ||
+        viewer->get<std::string>().size() > 40) {
+      return WriteError(res, 400, "invalid_argument", "viewer_id: 1..40 characters, as in the tokens' aws:viewer-id");
+    }
+    int64_t up_to = 0;
+    if (const auto v = body->find("viewer_session_versions_less_than_or_equal_to"); v != body->end()) {
+      if (!v->is_number_integer()) {
+        return WriteError(res, 400, "invalid_argument", "viewer_session_versions_less_than_or_equal_to must be an integer");
+      }
+      up_to = v->get<int64_t>();
+    }
+    auto c = deps_.state->GetChannel(id);
+    if (!c) return WriteError(res, c.error());
+    if (Status s = deps_.playback->RevokeViewer(id, viewer->get<std::string>(), up_to); !s) return WriteError(res, s.error());
+    res.status = 204;
+  });
+  route("GET", "/v1/channels/{channel_id}/viewers", true, [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    auto c = deps_.state->GetChannel(id);
+    if (!c) return WriteError(res, c.error());
+    const int64_t now_s = UnixMillisNow() / 1000;
+    auto from = QueryInt(req, "from", 0, INT64_MAX);
+    if (!from) return WriteError(res, from.error());
+    auto to = QueryInt(req, "to", 0, INT64_MAX);
+    if (!to) return WriteError(res, to.error());
+    const int64_t to_s = to->value_or(now_s);
+    const int64_t from_s = from->value_or(to_s - 24 * 3600);
+    if (from_s > to_s) return WriteError(res, 400, "invalid_argument", "from must not be after to");
+    (void)deps_.playback->FlushViewerMinutes();
+    auto minutes = deps_.playback->ViewerMinutes(id, from_s, to_s);
+    if (!minutes) return WriteError(res, minutes.error());
+    nlohmann::json series = nlohmann::json::array();
+    for (const auto& m : *minutes) {
+      series.push_back({{"time", Iso(m.minute_start_s * 1000)}, {"timestamp", m.minute_start_s}, {"max_viewers", m.max_viewers}});
+    }
+    WriteJson(res, 200, {{"channel_id", id},
+                         {"viewer_count", deps_.playback->ViewerCount(id)},
+                         {"period_s", 60},
+                         {"series", series}});
+  });
+
   // --- streams and sessions -------------------------------------------------
   auto stream_json = [this](const state::StreamSession& s) {
     return nlohmann::json{{"channel_id", s.channel_id},
@@ -304,6 +391,7 @@ void HttpApi::Register() {
                           {"health", state::StreamHealthName(s.health)},
                           {"start_time", Iso(s.started_ms)},
                           {"playback_url", deps_.control->PlaybackUrl(s.channel_id)},
+                          {"viewer_count", deps_.playback ? deps_.playback->ViewerCount(s.channel_id) : 0},
                           {"ingest", s.ingest}};
   };
   route("GET", "/v1/channels/{channel_id}/stream", true, [this, stream_json](const httplib::Request& req, httplib::Response& res) {
@@ -726,29 +814,29 @@ void HttpApi::Register() {
   hook("on_publish", [this](const ingest::NginxHook& h) { return deps_.control->OnPublish(h); });
   hook("on_publish_done", [this](const ingest::NginxHook& h) { return deps_.control->OnPublishDone(h); });
   hook("on_update", [this](const ingest::NginxHook& h) { return deps_.control->OnUpdate(h); });
-  hook("on_play", [this](const ingest::NginxHook& h) { return deps_.control->OnPlay(h); });
+  hook("on_play", [this](const ingest::NginxHook& h) {
+    // A player that brings ?token= is a viewer: the channel's playback rules
+    // decide. Without one, only earshot's scanners (loopback) may play.
+    const std::string token = h.Arg("token");
+    if (token.empty()) return deps_.control->OnPlay(h);
+    const PlaybackOutcome o = deps_.playback->AuthorizeRtmpPlay(h.name, token, h.addr);
+    if (o.http_status == 200) return ingest::HookAnswer::Allow();
+    return ingest::HookAnswer{o.http_status, "", "playback refused"};
+  });
   hook("on_play_done", [](const ingest::NginxHook&) { return ingest::HookAnswer::Allow(); });
   hook("hls_publish_done", [](const ingest::NginxHook&) { return ingest::HookAnswer::Allow(); });
-  // nginx auth_request for HLS playback (X-Original-URI: /hls/<channel>.m3u8
-  // or /hls/<channel>-N.ts). Public channels play; private ones need playback
-  // tokens, which this version does not verify yet: refused.
+  // nginx auth_request for HLS playback: every playlist and segment request.
+  // 200 plays; 401 (private channel, no token) and 403 refuse. The reason is
+  // logged and counted, never sent to the viewer.
   route("GET", "/hooks/nginx/playback_auth", false, [this](const httplib::Request& req, httplib::Response& res) {
-    if (!IsHookClient(req)) return WriteError(res, 403, "forbidden", "playback checks come from the ingest server only");
-    std::string uri = req.get_header_value("X-Original-URI");
-    uri = uri.substr(0, uri.find('?'));
-    std::string file = uri.substr(uri.rfind('/') + 1);
-    std::string channel = file.substr(0, file.find_first_of(".-", 3));
-    if (file.starts_with("ch-")) {
-      const size_t dash = file.find('-', 3);
-      const size_t dot = file.find('.');
-      channel = file.substr(0, std::min(dash, dot));
-    }
-    auto c = deps_.state->GetChannel(channel);
-    if (!c) {
-      res.status = c.error().code() == ErrorCode::kNotFound ? 404 : 503;
-      return;
-    }
-    res.status = c->is_private ? 403 : 200;
+    PlaybackHttpRequest r;
+    r.original_uri = req.get_header_value("X-Original-URI");
+    r.client_address = req.get_header_value("X-Real-IP");
+    r.origin = req.get_header_value("Origin");
+    r.user_agent = req.get_header_value("User-Agent");
+    const PlaybackOutcome outcome = deps_.playback->AuthorizeHls(r);
+    res.status = outcome.http_status;
+    if (!outcome.cors_origin.empty()) res.set_header("X-Earshot-Cors-Origin", outcome.cors_origin);
   });
 }
 

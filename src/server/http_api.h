@@ -22,6 +22,7 @@
 #include "server/config.h"
 #include "server/control_plane.h"
 #include "server/metrics.h"
+#include "server/playback_service.h"
 #include "state/state_store.h"
 
 namespace httplib {
@@ -39,6 +40,7 @@ struct HttpApiDeps {
   ControlPlane* control = nullptr;
   catalog::Catalog* catalog = nullptr;
   Metrics* metrics = nullptr;
+  PlaybackService* playback = nullptr;
   std::vector<std::string> hook_clients = {"127.0.0.1", "::1"};
 };
 

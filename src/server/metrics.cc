@@ -82,6 +82,11 @@ void Metrics::CountSubscriptionDelivery(std::string_view outcome) {
   ++deliveries_[std::string(outcome)];
 }
 
+void Metrics::CountPlaybackDecision(std::string_view outcome, std::string_view reason) {
+  std::lock_guard lock(mutex_);
+  ++playback_[{std::string(outcome), std::string(reason)}];
+}
+
 std::string Metrics::Render(const std::vector<GaugeSample>& gauges) const {
   std::string out;
   std::string last_gauge;
@@ -129,6 +134,12 @@ std::string Metrics::Render(const std::vector<GaugeSample>& gauges) const {
   for (const auto& [outcome, n] : deliveries_) {
     out += "earshot_subscription_deliveries_total" + Labels({{"outcome", outcome}}) + " " +
            std::to_string(n) + "\n";
+  }
+  Header(out, "earshot_playback_decisions_total",
+         "Playback authorisations (HLS requests, RTMP plays), by outcome and reason.", "counter");
+  for (const auto& [key, n] : playback_) {
+    out += "earshot_playback_decisions_total" + Labels({{"outcome", key.first}, {"reason", key.second}}) +
+           " " + std::to_string(n) + "\n";
   }
   return out;
 }

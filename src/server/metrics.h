@@ -43,6 +43,9 @@ class Metrics {
   void CountRequest(int status);
   // One event delivered (or given up) to a subscription.
   void CountSubscriptionDelivery(std::string_view outcome);
+  // One playback authorisation answered: "allowed"/"refused" and the reason
+  // ("none" when allowed, else e.g. "token_expired").
+  void CountPlaybackDecision(std::string_view outcome, std::string_view reason);
 
   // The exposition text: these counters plus `gauges`.
   std::string Render(const std::vector<GaugeSample>& gauges) const;
@@ -60,6 +63,7 @@ class Metrics {
   std::map<std::string, Histogram> hook_latency_;                    // GUARDED_BY(mutex_)
   std::map<int, uint64_t> requests_;                                 // GUARDED_BY(mutex_)
   std::map<std::string, uint64_t> deliveries_;                       // GUARDED_BY(mutex_)
+  std::map<std::pair<std::string, std::string>, uint64_t> playback_; // GUARDED_BY(mutex_)
 };
 
 // Escapes a label value for the exposition format.

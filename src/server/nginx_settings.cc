@@ -75,6 +75,7 @@ Result<ingest::NginxConfigOptions> NginxOptionsFor(const ServeConfig& config, co
   const std::string base = "http://" + api_host + ":" + std::to_string(api->second) + "/hooks/nginx";
   o.hook_base_url = base;
   o.playback_auth_url = base + "/playback_auth";
+  o.trusted_proxies = config.trusted_proxies;
   if (::geteuid() == 0) {
     const passwd* user = ::getpwuid(::geteuid());
     const group* grp = ::getgrgid(::getegid());

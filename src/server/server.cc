@@ -110,6 +110,16 @@ Result<std::unique_ptr<EarshotServer>> EarshotServer::Open(const ServeConfig& co
     if (raw->workers_) raw->workers_->Poke();
   };
   s->control_ = std::make_unique<ControlPlane>(deps);
+
+  if (role == ServerRole::kServe) {
+    PlaybackServiceOptions popts;
+    popts.max_keys = static_cast<size_t>(config.max_playback_keys);
+    popts.viewer_idle_ms = static_cast<int64_t>(config.viewer_idle_s * 1000);
+    popts.geoip_database = config.geoip_database;
+    auto playback = PlaybackService::Open(*s->state_, &s->metrics_, popts);
+    if (!playback) return std::unexpected(playback.error());
+    s->playback_ = std::move(*playback);
+  }
   return s;
 }
 
@@ -165,6 +175,8 @@ Status EarshotServer::Start() {
     deps.control = control_.get();
     deps.catalog = catalog_.get();
     deps.metrics = &metrics_;
+    deps.playback = playback_.get();
+    playback_->Start();
     http_ = std::make_unique<HttpApi>(deps);
     auto hp = SplitHostPort(config_.listen);
     if (!hp) return std::unexpected(hp.error());
@@ -183,6 +195,10 @@ void EarshotServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (http_) http_->Stop();
+  if (playback_) {
+    playback_->Stop();
+    (void)playback_->FlushViewerMinutes();
+  }
   if (dispatcher_) dispatcher_->Stop();
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(config_.shutdown_grace_s * 1000));

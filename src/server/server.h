@@ -65,6 +65,7 @@ class EarshotServer {
   std::shared_ptr<const void> fallback_matcher_;  // ScanShared needs one; jobs bring their own
   std::unique_ptr<delivery::Outbox> outbox_;
   std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<PlaybackService> playback_;  // serve role only
   std::unique_ptr<EventDispatcher> dispatcher_;
   std::unique_ptr<ScanWorkers> workers_;
   std::unique_ptr<scan::Scanner> scanner_;  // after workers_: destroyed first (its sessions call workers_)

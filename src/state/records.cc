@@ -141,4 +141,14 @@ bool SubscriptionMatches(const Subscription& subscription, const control::Event&
              subscription.channel_ids.end();
 }
 
+bool IsPlaybackKeyId(std::string_view id) {
+  constexpr size_t kRandomChars = 12;
+  if (id.size() != kPlaybackKeyIdPrefix.size() + kRandomChars ||
+      !id.starts_with(kPlaybackKeyIdPrefix)) {
+    return false;
+  }
+  return id.substr(kPlaybackKeyIdPrefix.size())
+             .find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz") == std::string_view::npos;
+}
+
 }  // namespace earshot::state

@@ -1,5 +1,6 @@
 // The control plane's records: channels, stream sessions, identifications,
-// admin API keys and event subscriptions, as plain structs with the JSON
+// admin API keys, event subscriptions, and playback's key pairs, revoked
+// viewers and viewer series, as plain structs with the JSON
 // forms the HTTP API returns (docs/openapi.json). Times are Unix
 // milliseconds UTC in the structs and ISO 8601 strings in JSON.
 //
@@ -262,5 +263,60 @@ nlohmann::json SubscriptionToJson(const Subscription& subscription);
 // lists (an empty list matches everything). Events without a channel match
 // only subscriptions without a channel list.
 bool SubscriptionMatches(const Subscription& subscription, const control::Event& event);
+
+// ---------------------------------------------------------------------------
+// Playback key pairs: the public halves of the key pairs customers sign
+// playback tokens with (the private halves never reach earshot).
+
+inline constexpr std::string_view kPlaybackKeyIdPrefix = "pk-";
+inline constexpr size_t kMaxPlaybackKeyNameChars = 128;
+inline constexpr size_t kMaxPlaybackKeyPemBytes = 16 * 1024;
+inline constexpr size_t kMaxPlaybackKeyFingerprintChars = 256;
+
+// "pk-" + 12 of [a-z0-9] (the alphabet and generator of channel ids).
+bool IsPlaybackKeyId(std::string_view id);
+
+struct PlaybackKey {
+  std::string id;              // "pk-" + 12 of [a-z0-9], made by the store
+  std::string name;            // 0..128 characters, for people
+  std::string public_key_pem;  // as imported (the caller validated it)
+  std::string fingerprint;     // the caller's fingerprint of the key; unique
+  int64_t created_ms = 0;
+
+  friend bool operator==(const PlaybackKey&, const PlaybackKey&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Single-use playback tokens (ClaimSingleUseToken)
+
+inline constexpr size_t kMaxSingleUseTokenIdChars = 128;
+inline constexpr size_t kMaxViewerBindingChars = 512;
+
+// ---------------------------------------------------------------------------
+// Revoked viewers: a viewer's tokens of one channel up to a session version
+// are refused.
+
+inline constexpr size_t kMaxViewerIdChars = 256;
+
+struct RevokedViewer {
+  std::string channel_id;
+  std::string viewer_id;              // 1..256 characters
+  int64_t up_to_session_version = 0;  // tokens with a version <= this are refused
+  int64_t revoked_ms = 0;             // when this version was recorded
+
+  friend bool operator==(const RevokedViewer&, const RevokedViewer&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Viewer series: the maximum of concurrent viewers per channel and minute
+// (playback::ViewerTracker::TakeClosedMinutes).
+
+struct ViewerMinuteRecord {
+  std::string channel_id;
+  int64_t minute_start_s = 0;  // Unix seconds, a multiple of 60
+  int64_t max_viewers = 0;     // >= 0
+
+  friend bool operator==(const ViewerMinuteRecord&, const ViewerMinuteRecord&) = default;
+};
 
 }  // namespace earshot::state

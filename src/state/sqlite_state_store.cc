@@ -29,7 +29,7 @@ struct SchemaStep {
 };
 
 // One step per version. Append new steps; never edit one that has shipped.
-constexpr std::array<SchemaStep, 1> kSchema = {{
+constexpr std::array<SchemaStep, 2> kSchema = {{
     {1, "create the control-plane tables", R"sql(
 CREATE TABLE channels (
   pos INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -116,7 +116,40 @@ CREATE TABLE subscriptions (
   created_ms INTEGER NOT NULL
 );
 )sql"},
+    {2, "add playback keys, single-use tokens, revoked viewers and viewer series", R"sql(
+CREATE TABLE playback_keys (
+  pos INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  public_key_pem TEXT NOT NULL,
+  fingerprint TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE single_use_tokens (
+  uuid TEXT PRIMARY KEY,
+  viewer_binding TEXT NOT NULL,
+  exp_s INTEGER NOT NULL
+);
+CREATE INDEX single_use_tokens_by_exp ON single_use_tokens (exp_s);
+CREATE TABLE revoked_viewers (
+  channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+  viewer_id TEXT NOT NULL,
+  up_to_session_version INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, viewer_id)
+);
+CREATE TABLE viewer_minutes (
+  channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+  minute_start_s INTEGER NOT NULL,
+  max_viewers INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, minute_start_s)
+) WITHOUT ROWID;
+)sql"},
 }};
+
+// Expired single-use claims purged by each claim: more than the one row a
+// claim adds, so the table stays about the size of the unexpired claims.
+constexpr int kSingleUsePurgeBatch = 16;
 
 constexpr std::string_view kSchemaComponent = "state";
 
@@ -399,6 +432,19 @@ Result<Subscription> ReadSubscription(const std::filesystem::path& path, const S
   return s;
 }
 
+constexpr std::string_view kPlaybackKeyColumns =
+    "id, name, public_key_pem, fingerprint, created_ms";
+
+Result<PlaybackKey> ReadPlaybackKey(const Statement& stmt) {
+  PlaybackKey k;
+  k.id = stmt.ColumnText(0);
+  k.name = stmt.ColumnText(1);
+  k.public_key_pem = stmt.ColumnText(2);
+  k.fingerprint = stmt.ColumnText(3);
+  k.created_ms = stmt.ColumnInt64(4);
+  return k;
+}
+
 // ---------------------------------------------------------------------------
 
 Status Migrate(Database& db) {
@@ -638,8 +684,12 @@ Status SqliteStateStore::DeleteChannel(std::string_view channel_id) {
                      "channel " + channel->id + " is live (stream " + (*live)->stream_id +
                          "): stop the stream before deleting the channel");
   }
-  if (Status s = Run(db_, "DELETE FROM stream_keys WHERE channel_id = ?", {channel->id}); !s) {
-    return s;
+  for (std::string_view table : {"stream_keys", "revoked_viewers", "viewer_minutes"}) {
+    if (Status s =
+            Run(db_, "DELETE FROM " + std::string(table) + " WHERE channel_id = ?", {channel->id});
+        !s) {
+      return s;
+    }
   }
   if (Status s = Run(db_, "DELETE FROM channels WHERE id = ?", {channel->id}); !s) return s;
   return tx->Commit();
@@ -1266,6 +1316,233 @@ Result<std::vector<Subscription>> SqliteStateStore::MatchingSubscriptions(
   if (!all) return all;
   std::erase_if(*all, [&](const Subscription& s) { return !SubscriptionMatches(s, event); });
   return all;
+}
+
+// ---------------------------------------------------------------------------
+// Playback key pairs
+
+Result<PlaybackKey> SqliteStateStore::CreatePlaybackKey(std::string_view name,
+                                                        std::string_view public_key_pem,
+                                                        std::string_view fingerprint,
+                                                        size_t max_keys) {
+  if (Status s = ValidatePlaybackKey(name, public_key_pem, fingerprint); !s) {
+    return std::unexpected(s.error());
+  }
+  PlaybackKey key;
+  // Channel ids and playback key ids share their shape after the prefix: 12
+  // of [a-z0-9] from the CSPRNG.
+  key.id = std::string(kPlaybackKeyIdPrefix) +
+           control::NewChannelId().substr(control::kChannelIdPrefix.size());
+  key.name = std::string(name);
+  key.public_key_pem = std::string(public_key_pem);
+  key.fingerprint = std::string(fingerprint);
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto existing = Query(db_, "SELECT id FROM playback_keys WHERE fingerprint = ?", {fingerprint});
+  if (!existing) return std::unexpected(existing.error());
+  auto row = existing->Step();
+  if (!row) return std::unexpected(row.error());
+  if (*row) {
+    return MakeError(ErrorCode::kAlreadyExists,
+                     "this public key is already imported as playback key " +
+                         existing->ColumnText(0) + " (fingerprint " + key.fingerprint + ")");
+  }
+  auto count = Query(db_, "SELECT COUNT(*) FROM playback_keys");
+  if (!count) return std::unexpected(count.error());
+  row = count->Step();
+  if (!row) return std::unexpected(row.error());
+  const int64_t stored = *row ? count->ColumnInt64(0) : 0;
+  if (stored >= 0 && static_cast<uint64_t>(stored) >= max_keys) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     std::to_string(stored) + " playback keys are stored and the limit is " +
+                         std::to_string(max_keys) +
+                         ": delete a key no longer in use before importing another");
+  }
+  key.created_ms = clock_();
+  if (Status s = Run(db_,
+                     "INSERT INTO playback_keys (id, name, public_key_pem, fingerprint, "
+                     "created_ms) VALUES (?, ?, ?, ?, ?)",
+                     {key.id, key.name, key.public_key_pem, key.fingerprint, key.created_ms});
+      !s) {
+    return std::unexpected(s.error().Wrap("importing playback key " + key.id));
+  }
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return key;
+}
+
+Result<PlaybackKey> SqliteStateStore::GetPlaybackKey(std::string_view id) {
+  std::lock_guard lock(mu_);
+  auto stmt = Query(
+      db_, "SELECT " + std::string(kPlaybackKeyColumns) + " FROM playback_keys WHERE id = ?", {id});
+  if (!stmt) return std::unexpected(stmt.error());
+  auto key = ReadOne<PlaybackKey>(*stmt, ReadPlaybackKey);
+  if (!key) return std::unexpected(key.error());
+  if (!*key) return MakeError(ErrorCode::kNotFound, "playback key " + Q(id) + " does not exist");
+  return std::move(**key);
+}
+
+Result<std::vector<PlaybackKey>> SqliteStateStore::ListPlaybackKeys() {
+  std::lock_guard lock(mu_);
+  auto stmt =
+      Query(db_, "SELECT " + std::string(kPlaybackKeyColumns) + " FROM playback_keys ORDER BY pos");
+  if (!stmt) return std::unexpected(stmt.error());
+  return ReadAll<PlaybackKey>(*stmt, ReadPlaybackKey);
+}
+
+Status SqliteStateStore::DeletePlaybackKey(std::string_view id) {
+  std::lock_guard lock(mu_);
+  if (Status s = Run(db_, "DELETE FROM playback_keys WHERE id = ?", {id}); !s) return s;
+  if (db_.Changes() == 0) {
+    return MakeError(ErrorCode::kNotFound, "playback key " + Q(id) + " does not exist");
+  }
+  return Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Single-use playback tokens
+
+Result<bool> SqliteStateStore::ClaimSingleUseToken(std::string_view uuid,
+                                                   std::string_view viewer_binding, int64_t exp_s,
+                                                   int64_t now_s) {
+  if (Status s = ValidateSingleUseToken(uuid, viewer_binding); !s) {
+    return std::unexpected(s.error());
+  }
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  // A claim expires when now_s >= exp_s (JWT "exp").
+  if (Status s = Run(db_,
+                     "DELETE FROM single_use_tokens WHERE rowid IN (SELECT rowid FROM "
+                     "single_use_tokens WHERE exp_s <= ? ORDER BY exp_s LIMIT ?)",
+                     {now_s, kSingleUsePurgeBatch});
+      !s) {
+    return std::unexpected(s.error().Wrap("purging expired single-use tokens"));
+  }
+  auto stmt = Query(db_, "SELECT viewer_binding = ?, exp_s FROM single_use_tokens WHERE uuid = ?",
+                    {viewer_binding, uuid});
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->Step();
+  if (!row) return std::unexpected(row.error());
+  bool claimed = true;
+  if (*row && stmt->ColumnInt64(1) > now_s) {
+    // Held and not expired: the holder may use it again, nobody else.
+    claimed = stmt->ColumnInt64(0) != 0;
+    if (claimed) {
+      if (Status s = Run(db_, "UPDATE single_use_tokens SET exp_s = MAX(exp_s, ?) WHERE uuid = ?",
+                         {exp_s, uuid});
+          !s) {
+        return std::unexpected(s.error());
+      }
+    }
+  } else {
+    if (Status s = Run(db_,
+                       "INSERT INTO single_use_tokens (uuid, viewer_binding, exp_s) "
+                       "VALUES (?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+                       "viewer_binding = excluded.viewer_binding, exp_s = excluded.exp_s",
+                       {uuid, viewer_binding, exp_s});
+        !s) {
+      return std::unexpected(s.error().Wrap("claiming a single-use token"));
+    }
+  }
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return claimed;
+}
+
+// ---------------------------------------------------------------------------
+// Revoked viewers
+
+Status SqliteStateStore::RevokeViewer(std::string_view channel_id, std::string_view viewer_id,
+                                      int64_t up_to_session_version) {
+  if (Status s = ValidateRevokedViewer(viewer_id, up_to_session_version); !s) return s;
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto channel = GetChannelLocked(channel_id);
+  if (!channel) return std::unexpected(channel.error());
+  if (Status s = Run(db_,
+                     "INSERT INTO revoked_viewers (channel_id, viewer_id, up_to_session_version, "
+                     "revoked_ms) VALUES (?, ?, ?, ?) ON CONFLICT (channel_id, viewer_id) DO "
+                     "UPDATE SET up_to_session_version = excluded.up_to_session_version, "
+                     "revoked_ms = excluded.revoked_ms WHERE excluded.up_to_session_version > "
+                     "revoked_viewers.up_to_session_version",
+                     {channel->id, viewer_id, up_to_session_version, clock_()});
+      !s) {
+    return std::unexpected(s.error().Wrap("revoking a viewer of channel " + channel->id));
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<RevokedViewer>> SqliteStateStore::ListRevokedViewers() {
+  std::lock_guard lock(mu_);
+  auto stmt = Query(db_,
+                    "SELECT channel_id, viewer_id, up_to_session_version, revoked_ms "
+                    "FROM revoked_viewers ORDER BY channel_id, viewer_id");
+  if (!stmt) return std::unexpected(stmt.error());
+  return ReadAll<RevokedViewer>(*stmt, [](const Statement& s) -> Result<RevokedViewer> {
+    RevokedViewer r;
+    r.channel_id = s.ColumnText(0);
+    r.viewer_id = s.ColumnText(1);
+    r.up_to_session_version = s.ColumnInt64(2);
+    r.revoked_ms = s.ColumnInt64(3);
+    return r;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Viewer series
+
+Status SqliteStateStore::RecordViewerMinutes(std::span<const ViewerMinuteRecord> records) {
+  for (const ViewerMinuteRecord& r : records) {
+    if (Status s = ValidateViewerMinute(r); !s) return s;
+  }
+  if (records.empty()) return Ok();
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  // Only for channels that exist; the larger maximum wins.
+  auto stmt = db_.Prepare(
+      "INSERT INTO viewer_minutes (channel_id, minute_start_s, max_viewers) "
+      "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?1) "
+      "ON CONFLICT (channel_id, minute_start_s) DO UPDATE SET "
+      "max_viewers = MAX(viewer_minutes.max_viewers, excluded.max_viewers)");
+  if (!stmt) return std::unexpected(stmt.error());
+  for (const ViewerMinuteRecord& r : records) {
+    if (Status s = stmt->Reset(); !s) return s;
+    const std::array<SqlArg, 3> args = {SqlArg(r.channel_id), SqlArg(r.minute_start_s),
+                                        SqlArg(r.max_viewers)};
+    for (int i = 0; i < 3; ++i) {
+      if (Status s = args[static_cast<size_t>(i)].BindTo(*stmt, i + 1); !s) return s;
+    }
+    if (Status s = stmt->Run(); !s) {
+      return std::unexpected(s.error().Wrap("recording viewer counts"));
+    }
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<ViewerMinuteRecord>> SqliteStateStore::ListViewerMinutes(
+    std::string_view channel_id, int64_t from_s, int64_t to_s) {
+  if (from_s > to_s) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "viewer counts of channel " + Q(channel_id) + ": the range starts (" +
+                         std::to_string(from_s) + " s) after it ends (" + std::to_string(to_s) +
+                         " s)");
+  }
+  std::lock_guard lock(mu_);
+  auto stmt = Query(db_,
+                    "SELECT channel_id, minute_start_s, max_viewers FROM viewer_minutes "
+                    "WHERE channel_id = ? AND minute_start_s >= ? AND minute_start_s < ? "
+                    "ORDER BY minute_start_s",
+                    {channel_id, from_s, to_s});
+  if (!stmt) return std::unexpected(stmt.error());
+  return ReadAll<ViewerMinuteRecord>(*stmt, [](const Statement& s) -> Result<ViewerMinuteRecord> {
+    ViewerMinuteRecord r;
+    r.channel_id = s.ColumnText(0);
+    r.minute_start_s = s.ColumnInt64(1);
+    r.max_viewers = s.ColumnInt64(2);
+    return r;
+  });
 }
 
 Status SqliteStateStore::Check() {

@@ -1,7 +1,8 @@
 // StateStore on SQLite (WAL). The file may be shared with other components
 // (the job queue's queue_* tables) and opened by several processes (`earshot
 // serve`, `earshot worker`s): this store's tables are channels, stream_keys,
-// stream_sessions, events, identifications, api_keys and subscriptions, and
+// stream_sessions, events, identifications, api_keys, subscriptions,
+// playback_keys, single_use_tokens, revoked_viewers and viewer_minutes, and
 // its schema version is the row 'state' of state_schema (PRAGMA user_version
 // is left to others: it is one number per file).
 //
@@ -89,6 +90,23 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<Subscription>> ListSubscriptions() override;
   Status DeleteSubscription(std::string_view id) override;
   Result<std::vector<Subscription>> MatchingSubscriptions(const control::Event& event) override;
+
+  Result<PlaybackKey> CreatePlaybackKey(std::string_view name, std::string_view public_key_pem,
+                                        std::string_view fingerprint, size_t max_keys) override;
+  Result<PlaybackKey> GetPlaybackKey(std::string_view id) override;
+  Result<std::vector<PlaybackKey>> ListPlaybackKeys() override;
+  Status DeletePlaybackKey(std::string_view id) override;
+
+  Result<bool> ClaimSingleUseToken(std::string_view uuid, std::string_view viewer_binding,
+                                   int64_t exp_s, int64_t now_s) override;
+
+  Status RevokeViewer(std::string_view channel_id, std::string_view viewer_id,
+                      int64_t up_to_session_version) override;
+  Result<std::vector<RevokedViewer>> ListRevokedViewers() override;
+
+  Status RecordViewerMinutes(std::span<const ViewerMinuteRecord> records) override;
+  Result<std::vector<ViewerMinuteRecord>> ListViewerMinutes(std::string_view channel_id,
+                                                            int64_t from_s, int64_t to_s) override;
 
   Status Check() override;
 

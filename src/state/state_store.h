@@ -1,6 +1,7 @@
 // The control plane's state: channels and their stream keys, stream
-// sessions, the event log, identifications, admin API keys and event
-// subscriptions (model: Amazon IVS; records in records.h).
+// sessions, the event log, identifications, admin API keys, event
+// subscriptions, and playback's key pairs, single-use tokens, revoked viewers
+// and viewer series (model: Amazon IVS; records in records.h).
 //
 // StateStore is the interface `earshot serve` and `earshot worker` use; it
 // says nothing about SQL. SqliteStateStore (sqlite_state_store.h) implements
@@ -39,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -174,6 +176,62 @@ class StateStore {
   // The subscriptions that want `event` (SubscriptionMatches), in creation
   // order.
   virtual Result<std::vector<Subscription>> MatchingSubscriptions(const control::Event& event) = 0;
+
+  // --- Playback key pairs -------------------------------------------------------------
+
+  // Stores a public key the caller has parsed and validated (the store does
+  // not parse PEM) under a new id "pk-" + 12 of [a-z0-9]. kInvalidArgument per
+  // ValidatePlaybackKey; kAlreadyExists (naming the existing key's id) when a
+  // key with this fingerprint is already stored; kResourceExhausted when
+  // `max_keys` keys are already stored (delete one first).
+  virtual Result<PlaybackKey> CreatePlaybackKey(std::string_view name,
+                                                std::string_view public_key_pem,
+                                                std::string_view fingerprint, size_t max_keys) = 0;
+  virtual Result<PlaybackKey> GetPlaybackKey(std::string_view id) = 0;
+  // In creation order.
+  virtual Result<std::vector<PlaybackKey>> ListPlaybackKeys() = 0;
+  // kNotFound for an unknown id.
+  virtual Status DeletePlaybackKey(std::string_view id) = 0;
+
+  // --- Single-use playback tokens -----------------------------------------------------
+
+  // Claims the single-use token `uuid` for `viewer_binding` (what ties a use
+  // to one viewer, e.g. a hash of address + user agent), atomically, also
+  // across processes sharing the store, and durably (a restart remembers it).
+  // True when the token was not claimed yet (it is now, until exp_s) or was
+  // claimed with the same binding (the same viewer fetching again); false
+  // when another binding holds it and it has not expired. A claim expires
+  // when now_s >= its exp_s (JWT "exp"): its uuid then counts as new.
+  // Expired claims are purged a few at a time by later claims (amortised;
+  // the table holds about the unexpired claims). Times are Unix seconds.
+  // kInvalidArgument per ValidateSingleUseToken.
+  virtual Result<bool> ClaimSingleUseToken(std::string_view uuid, std::string_view viewer_binding,
+                                           int64_t exp_s, int64_t now_s) = 0;
+
+  // --- Revoked viewers ----------------------------------------------------------------
+
+  // Refuses the viewer's tokens of the channel whose session version is <=
+  // up_to_session_version: inserts the revocation or raises its version (a
+  // lower version than the stored one changes nothing), stamping revoked_ms
+  // when it changes. kNotFound for an unknown channel; kInvalidArgument per
+  // ValidateRevokedViewer.
+  virtual Status RevokeViewer(std::string_view channel_id, std::string_view viewer_id,
+                              int64_t up_to_session_version) = 0;
+  // Every revocation, by channel then viewer id (callers cache them).
+  virtual Result<std::vector<RevokedViewer>> ListRevokedViewers() = 0;
+
+  // --- Viewer series ------------------------------------------------------------------
+
+  // Stores the per-minute maxima, in one transaction; a (channel, minute)
+  // already stored keeps the larger maximum. Records of channels that do not
+  // exist (deleted while their counts were in flight) are skipped.
+  // kInvalidArgument per ValidateViewerMinute (nothing is stored).
+  virtual Status RecordViewerMinutes(std::span<const ViewerMinuteRecord> records) = 0;
+  // The channel's minutes with from_s <= minute_start_s < to_s, by minute.
+  // Minutes without a record are absent. kInvalidArgument when from_s > to_s.
+  virtual Result<std::vector<ViewerMinuteRecord>> ListViewerMinutes(std::string_view channel_id,
+                                                                    int64_t from_s,
+                                                                    int64_t to_s) = 0;
 
   // --- Health -------------------------------------------------------------------------
 

@@ -199,4 +199,81 @@ Status ValidateIdentification(const IdentificationRecord& record) {
   return Ok();
 }
 
+namespace {
+
+bool IsPrintableAscii(std::string_view text, bool allow_line_breaks) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (allow_line_breaks && (c == '\n' || c == '\r')) continue;
+    if (u < 0x20 || u > 0x7e) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ValidatePlaybackKey(std::string_view name, std::string_view public_key_pem,
+                           std::string_view fingerprint) {
+  if (Status s = ValidateLabel("playback key name", name, kMaxPlaybackKeyNameChars); !s) return s;
+  if (public_key_pem.empty() || public_key_pem.size() > kMaxPlaybackKeyPemBytes ||
+      !IsPrintableAscii(public_key_pem, true)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a playback public key must be 1.." + std::to_string(kMaxPlaybackKeyPemBytes) +
+                         " bytes of PEM text (printable ASCII and line breaks)");
+  }
+  if (fingerprint.empty() || fingerprint.size() > kMaxPlaybackKeyFingerprintChars ||
+      !IsPrintableAscii(fingerprint, false)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a playback key fingerprint must be 1.." +
+                         std::to_string(kMaxPlaybackKeyFingerprintChars) +
+                         " printable ASCII characters");
+  }
+  return Ok();
+}
+
+Status ValidateSingleUseToken(std::string_view uuid, std::string_view viewer_binding) {
+  if (uuid.empty() || uuid.size() > kMaxSingleUseTokenIdChars || !IsPrintableAscii(uuid, false)) {
+    return MakeError(ErrorCode::kInvalidArgument, "a single-use token id must be 1.." +
+                                                      std::to_string(kMaxSingleUseTokenIdChars) +
+                                                      " printable ASCII characters");
+  }
+  if (viewer_binding.size() > kMaxViewerBindingChars) {
+    return MakeError(ErrorCode::kInvalidArgument, "a single-use token's viewer binding has " +
+                                                      std::to_string(viewer_binding.size()) +
+                                                      " bytes (at most " +
+                                                      std::to_string(kMaxViewerBindingChars) + ")");
+  }
+  return Ok();
+}
+
+Status ValidateRevokedViewer(std::string_view viewer_id, int64_t up_to_session_version) {
+  if (viewer_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "viewer id is empty");
+  if (Status s = ValidateLabel("viewer id", viewer_id, kMaxViewerIdChars); !s) return s;
+  if (up_to_session_version < 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "revoking viewer " + std::string(viewer_id) + ": session version " +
+                         std::to_string(up_to_session_version) + " is negative");
+  }
+  return Ok();
+}
+
+Status ValidateViewerMinute(const ViewerMinuteRecord& record) {
+  const std::string who = "viewer count of channel \"" +
+                          SanitizeUtf8(record.channel_id.substr(0, 128)) + "\" at " +
+                          std::to_string(record.minute_start_s);
+  if (record.channel_id.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "viewer count without a channel id");
+  }
+  if (record.minute_start_s % 60 != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     who + ": the minute start is not a multiple of 60 s");
+  }
+  if (record.max_viewers < 0) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        who + ": the viewer count " + std::to_string(record.max_viewers) + " is negative");
+  }
+  return Ok();
+}
+
 }  // namespace earshot::state

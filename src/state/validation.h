@@ -40,5 +40,17 @@ Status ValidateSubscriptionSpec(const SubscriptionSpec& spec);
 // Non-empty stream and match ids, a known status, the effective rule a rule
 // name, the track rule empty or a rule name, finite numbers.
 Status ValidateIdentification(const IdentificationRecord& record);
+// A label name (<= 128 characters); a PEM of 1..16 KiB of printable ASCII
+// and line breaks; a fingerprint of 1..256 printable ASCII characters.
+Status ValidatePlaybackKey(std::string_view name, std::string_view public_key_pem,
+                           std::string_view fingerprint);
+// A token id of 1..128 printable ASCII characters; a binding of at most 512
+// bytes (any bytes: it is compared, never shown).
+Status ValidateSingleUseToken(std::string_view uuid, std::string_view viewer_binding);
+// A viewer id of 1..256 characters (a label); a version >= 0.
+Status ValidateRevokedViewer(std::string_view viewer_id, int64_t up_to_session_version);
+// A non-empty channel id, a minute start that is a multiple of 60, a maximum
+// >= 0.
+Status ValidateViewerMinute(const ViewerMinuteRecord& record);
 
 }  // namespace earshot::state

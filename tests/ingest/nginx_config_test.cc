@@ -180,6 +180,25 @@ TEST(NginxConfigTest, OptionsShowUpWhereTheyBelong) {
   EXPECT_TRUE(Contains(c, "nginx -p /srv/earshot/run/ -e /srv/earshot/run/logs/error.log"));
 }
 
+TEST(NginxConfigTest, PlaybackGetsCorsFromEarshotAndTheViewerAddressFromTrustedProxiesOnly) {
+  NginxConfigOptions o;
+  auto plain = GenerateNginxConfig(o);
+  ASSERT_TRUE(plain) << plain.error().ToString();
+  // CORS: the origin earshot allowed, passed from its auth answer.
+  EXPECT_TRUE(Contains(*plain, "auth_request_set $earshot_cors_origin $upstream_http_x_earshot_cors_origin;"));
+  EXPECT_TRUE(Contains(*plain, "add_header Access-Control-Allow-Origin $earshot_cors_origin always;"));
+  // No proxy believed by default: the TCP peer is the viewer.
+  EXPECT_FALSE(Contains(*plain, "real_ip_header"));
+  EXPECT_FALSE(Contains(*plain, "set_real_ip_from"));
+  o.trusted_proxies = {"10.0.0.0/8", "192.0.2.7"};
+  auto proxied = GenerateNginxConfig(o);
+  ASSERT_TRUE(proxied) << proxied.error().ToString();
+  EXPECT_TRUE(Contains(*proxied, "set_real_ip_from 10.0.0.0/8;"));
+  EXPECT_TRUE(Contains(*proxied, "set_real_ip_from 192.0.2.7;"));
+  EXPECT_TRUE(Contains(*proxied, "real_ip_header X-Forwarded-For;"));
+  EXPECT_TRUE(Contains(*proxied, "proxy_set_header X-Real-IP $remote_addr;"));
+}
+
 TEST(NginxConfigTest, InvalidOptionsAreRefusedNamingTheOption) {
   struct Case {
     std::string option;
@@ -196,6 +215,8 @@ TEST(NginxConfigTest, InvalidOptionsAreRefusedNamingTheOption) {
       {"user", [](auto& o) { o.user = "a b c"; }},
       {"error_log_level", [](auto& o) { o.error_log_level = "verbose"; }},
       {"worker_connections", [](auto& o) { o.worker_connections = 0; }},
+      {"trusted_proxies", [](auto& o) { o.trusted_proxies = {"all"}; }},
+      {"trusted_proxies", [](auto& o) { o.trusted_proxies = {"10.0.0.1; allow all"}; }},
       {"rtmp_listen", [](auto& o) { o.rtmp_listen = ""; }},
       {"rtmp_listen", [](auto& o) { o.rtmp_listen = "0.0.0.0 ssl"; }},
       {"http_listen", [](auto& o) { o.http_listen = "1.2.3.4;"; }},

@@ -393,7 +393,8 @@ void ServeE2eTest::WriteConfig(Deployment& d, const DeployOptions& o, uint16_t r
       << "control_url = \"http://127.0.0.1:" << http_port << "/control\"\n"
       << "playback_url = \"http://127.0.0.1:" << http_port << "/hls\"\n"
       << "hls_dir = \"" << (d.dir / "hls").string() << "\"\n"
-      << "[rules]\nblock_action = \"" << o.block_action << "\"\n";
+      << "[rules]\nblock_action = \"" << o.block_action << "\"\n"
+      << o.extra_toml;
 }
 
 ChildProcess ServeE2eTest::StartEarshot(const Deployment& d, const std::string& command,

@@ -104,6 +104,8 @@ struct DeployOptions {
   // [server] catalog_dir; empty: the suite's catalog (shared by every
   // deployment of the process: tests must not change it).
   std::filesystem::path catalog_dir = {};
+  // Appended to the generated earshot.toml verbatim (e.g. a [playback] table).
+  std::string extra_toml = {};
 };
 
 // The Server-Sent Events feed GET /v1/events/stream{query}, read by a thread

@@ -91,9 +91,11 @@ TEST(OpenStateStoreTest, SchemaLivesInItsOwnRowAndTables) {
   auto tables = Must(db.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
   std::set<std::string> names;
   while (Must(tables.Step())) names.insert(tables.ColumnText(0));
-  EXPECT_EQ(names, (std::set<std::string>{"state_schema", "channels", "stream_keys",
-                                          "stream_sessions", "events", "identifications",
-                                          "api_keys", "subscriptions", "sqlite_sequence"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"state_schema", "channels", "stream_keys", "stream_sessions",
+                                   "events", "identifications", "api_keys", "subscriptions",
+                                   "playback_keys", "single_use_tokens", "revoked_viewers",
+                                   "viewer_minutes", "sqlite_sequence"}));
   for (const std::string& name : names) EXPECT_FALSE(name.starts_with("queue_")) << name;
 }
 
