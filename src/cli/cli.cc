@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/identify.h"
+#include "cli/anomaly_command.h"
 #include "cli/deliver_command.h"
 #include "cli/progress.h"
 #include "cli/scan_command.h"
@@ -423,6 +424,9 @@ int RunCli(int argc, char** argv) {
   DeliverArgs deliver_args;
   CLI::App* deliver_cmd = AddDeliverCommand(app, deliver_args);
 
+  AnomalyArgs anomaly_args;
+  CLI::App* anomaly_cmd = AddAnomalyCommand(app, anomaly_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -436,6 +440,7 @@ int RunCli(int argc, char** argv) {
   if (scan_cmd->parsed()) return RunScan(catalog_dir, scan_args);
   if (int rc = serve_commands.RunIfParsed(); rc >= 0) return rc;
   if (deliver_cmd->parsed()) return RunDeliver(deliver_args);
+  if (anomaly_cmd->parsed()) return RunAnomaly(anomaly_args);
   return kExitSetup;
 }
 

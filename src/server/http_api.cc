@@ -377,10 +377,64 @@ void HttpApi::Register() {
     for (const auto& m : *minutes) {
       series.push_back({{"time", Iso(m.minute_start_s * 1000)}, {"timestamp", m.minute_start_s}, {"max_viewers", m.max_viewers}});
     }
+    // The alarms' bands for plots, and the periods each alarm spent in ALARM.
+    auto points = deps_.state->ListAlarmPoints(id, from_s, to_s);
+    if (!points) return WriteError(res, points.error());
+    nlohmann::json bands = nlohmann::json::object();
+    nlohmann::json alarm_periods = nlohmann::json::array();
+    std::string open_alarm;
+    int64_t open_start = 0;
+    int64_t last_t = 0;
+    auto close_open = [&](int64_t end) {
+      if (!open_alarm.empty()) {
+        alarm_periods.push_back({{"alarm_id", open_alarm}, {"start", Iso(open_start * 1000)}, {"end", Iso(end * 1000)}});
+      }
+      open_alarm.clear();
+    };
+    for (const state::AlarmPointRecord& p : *points) {
+      if (!open_alarm.empty() && open_alarm != p.alarm_id) close_open(last_t);
+      bands[p.alarm_id].push_back({{"timestamp", p.timestamp_s}, {"value", p.value}, {"band_low", p.band_low},
+                                   {"band_high", p.band_high}, {"state", p.state}});
+      if (p.state == "ALARM" && open_alarm.empty()) {
+        open_alarm = p.alarm_id;
+        open_start = p.timestamp_s;
+      } else if (p.state != "ALARM" && open_alarm == p.alarm_id) {
+        close_open(p.timestamp_s);
+      }
+      last_t = p.timestamp_s;
+    }
+    if (!open_alarm.empty()) {
+      alarm_periods.push_back({{"alarm_id", open_alarm}, {"start", Iso(open_start * 1000)}, {"end", nullptr}});
+    }
     WriteJson(res, 200, {{"channel_id", id},
                          {"viewer_count", deps_.playback->ViewerCount(id)},
                          {"period_s", 60},
-                         {"series", series}});
+                         {"series", series},
+                         {"bands", bands},
+                         {"alarm_periods", alarm_periods}});
+  });
+
+  // --- viewer-spike alarms -----------------------------------------------------
+  route("POST", "/v1/alarms", true, [this](const httplib::Request& req, httplib::Response& res) {
+    auto body = ParseJsonObject(req);
+    if (!body) return WriteError(res, body.error());
+    auto a = deps_.alarms->Create(*body);
+    if (!a) return WriteError(res, a.error());
+    WriteJson(res, 201, *a);
+  });
+  route("GET", "/v1/alarms", true, [this](const httplib::Request&, httplib::Response& res) {
+    auto a = deps_.alarms->List();
+    if (!a) return WriteError(res, a.error());
+    WriteJson(res, 200, *a);
+  });
+  route("GET", "/v1/alarms/{alarm_id}", true, [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = deps_.alarms->Get(req.matches[1].str());
+    if (!a) return WriteError(res, a.error());
+    WriteJson(res, 200, *a);
+  });
+  route("DELETE", "/v1/alarms/{alarm_id}", true, [this](const httplib::Request& req, httplib::Response& res) {
+    if (Status s = deps_.alarms->Delete(req.matches[1].str()); !s) return WriteError(res, s.error());
+    res.status = 204;
   });
 
   // --- streams and sessions -------------------------------------------------

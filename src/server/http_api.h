@@ -22,6 +22,7 @@
 #include "server/config.h"
 #include "server/control_plane.h"
 #include "server/metrics.h"
+#include "server/alarm_service.h"
 #include "server/playback_service.h"
 #include "state/state_store.h"
 
@@ -41,6 +42,7 @@ struct HttpApiDeps {
   catalog::Catalog* catalog = nullptr;
   Metrics* metrics = nullptr;
   PlaybackService* playback = nullptr;
+  AlarmService* alarms = nullptr;
   std::vector<std::string> hook_clients = {"127.0.0.1", "::1"};
 };
 

@@ -119,6 +119,8 @@ Result<std::unique_ptr<EarshotServer>> EarshotServer::Open(const ServeConfig& co
     auto playback = PlaybackService::Open(*s->state_, &s->metrics_, popts);
     if (!playback) return std::unexpected(playback.error());
     s->playback_ = std::move(*playback);
+    s->alarms_ = std::make_unique<AlarmService>(*s->state_, *s->playback_, *s->control_, &s->metrics_);
+    if (Status r = s->alarms_->Load(); !r) return std::unexpected(r.error());
   }
   return s;
 }
@@ -176,7 +178,9 @@ Status EarshotServer::Start() {
     deps.catalog = catalog_.get();
     deps.metrics = &metrics_;
     deps.playback = playback_.get();
+    deps.alarms = alarms_.get();
     playback_->Start();
+    alarms_->Start();
     http_ = std::make_unique<HttpApi>(deps);
     auto hp = SplitHostPort(config_.listen);
     if (!hp) return std::unexpected(hp.error());
@@ -195,6 +199,7 @@ void EarshotServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (http_) http_->Stop();
+  if (alarms_) alarms_->Stop();
   if (playback_) {
     playback_->Stop();
     (void)playback_->FlushViewerMinutes();

@@ -66,6 +66,7 @@ class EarshotServer {
   std::unique_ptr<delivery::Outbox> outbox_;
   std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<PlaybackService> playback_;  // serve role only
+  std::unique_ptr<AlarmService> alarms_;       // serve role only
   std::unique_ptr<EventDispatcher> dispatcher_;
   std::unique_ptr<ScanWorkers> workers_;
   std::unique_ptr<scan::Scanner> scanner_;  // after workers_: destroyed first (its sessions call workers_)

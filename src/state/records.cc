@@ -151,4 +151,17 @@ bool IsPlaybackKeyId(std::string_view id) {
              .find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz") == std::string_view::npos;
 }
 
+bool IsAlarmStateName(std::string_view name) {
+  return name == kAlarmStateOk || name == kAlarmStateAlarm || name == kAlarmStateInsufficientData;
+}
+
+bool IsAlarmId(std::string_view id) {
+  constexpr size_t kRandomChars = 12;
+  if (id.size() != kAlarmIdPrefix.size() + kRandomChars || !id.starts_with(kAlarmIdPrefix)) {
+    return false;
+  }
+  return id.substr(kAlarmIdPrefix.size())
+             .find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz") == std::string_view::npos;
+}
+
 }  // namespace earshot::state

@@ -1,6 +1,6 @@
 // The control plane's records: channels, stream sessions, identifications,
-// admin API keys, event subscriptions, and playback's key pairs, revoked
-// viewers and viewer series, as plain structs with the JSON
+// admin API keys, event subscriptions, playback's key pairs, revoked
+// viewers and viewer series, and viewer-spike alarms, as plain structs with the JSON
 // forms the HTTP API returns (docs/openapi.json). Times are Unix
 // milliseconds UTC in the structs and ISO 8601 strings in JSON.
 //
@@ -317,6 +317,53 @@ struct ViewerMinuteRecord {
   int64_t max_viewers = 0;     // >= 0
 
   friend bool operator==(const ViewerMinuteRecord&, const ViewerMinuteRecord&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Viewer-spike alarms: their settings (validated by the server), each
+// channel's evaluator state (opaque bytes) and the evaluated datapoints.
+
+inline constexpr std::string_view kAlarmIdPrefix = "al-";
+inline constexpr size_t kMaxAlarmNameChars = 128;
+inline constexpr size_t kMaxAlarmSpecBytes = 64 * 1024;
+// Alarms a store holds at most (CreateAlarm's kFailedPrecondition).
+inline constexpr size_t kMaxAlarms = 1000;
+// The largest evaluator state SaveAlarmChannelState accepts, in bytes.
+inline constexpr size_t kMaxAlarmChannelStateBytes = 1024 * 1024;
+// Points older than this before the newest point of their (alarm, channel)
+// are deleted (RecordAlarmPoints), in seconds: 14 days.
+inline constexpr int64_t kAlarmPointRetentionS = 14 * 24 * 3600;
+
+// Alarm states of AlarmPointRecord::state.
+inline constexpr std::string_view kAlarmStateOk = "OK";
+inline constexpr std::string_view kAlarmStateAlarm = "ALARM";
+inline constexpr std::string_view kAlarmStateInsufficientData = "INSUFFICIENT_DATA";
+bool IsAlarmStateName(std::string_view name);
+
+// "al-" + 12 of [a-z0-9] (the alphabet and generator of channel ids).
+bool IsAlarmId(std::string_view id);
+
+struct AlarmRecord {
+  std::string id;          // "al-" + 12 of [a-z0-9], made by the store
+  std::string name;        // 0..128 characters (like channel names)
+  std::string channel_id;  // "" = every channel
+  std::string spec_json;   // the alarm's settings: a JSON object of <= 64 KiB
+  int64_t created_ms = 0;
+
+  friend bool operator==(const AlarmRecord&, const AlarmRecord&) = default;
+};
+
+// One evaluated period of one alarm on one channel.
+struct AlarmPointRecord {
+  std::string alarm_id;
+  std::string channel_id;
+  int64_t timestamp_s = 0;  // start of the period, Unix seconds
+  double value = 0;         // the period's maximum of concurrent viewers
+  double band_low = 0;      // the expected band (not NaN; infinities allowed)
+  double band_high = 0;
+  std::string state;  // kAlarmStateOk, kAlarmStateAlarm or kAlarmStateInsufficientData
+
+  friend bool operator==(const AlarmPointRecord&, const AlarmPointRecord&) = default;
 };
 
 }  // namespace earshot::state

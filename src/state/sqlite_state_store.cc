@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <set>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -29,7 +30,7 @@ struct SchemaStep {
 };
 
 // One step per version. Append new steps; never edit one that has shipped.
-constexpr std::array<SchemaStep, 2> kSchema = {{
+constexpr std::array<SchemaStep, 3> kSchema = {{
     {1, "create the control-plane tables", R"sql(
 CREATE TABLE channels (
   pos INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -145,16 +146,59 @@ CREATE TABLE viewer_minutes (
   PRIMARY KEY (channel_id, minute_start_s)
 ) WITHOUT ROWID;
 )sql"},
+    // IF NOT EXISTS: a file taken back to version 1 by hand (tests) may still
+    // hold these tables.
+    {3, "add viewer-spike alarms, their channel states and points", R"sql(
+CREATE TABLE IF NOT EXISTS alarms (
+  pos INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  channel_id TEXT REFERENCES channels (id) ON DELETE CASCADE,
+  spec_json TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_by_channel ON alarms (channel_id);
+CREATE TABLE IF NOT EXISTS alarm_channel_states (
+  alarm_id TEXT NOT NULL REFERENCES alarms (id) ON DELETE CASCADE,
+  channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+  state BLOB NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (alarm_id, channel_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alarm_channel_states_by_channel ON alarm_channel_states (channel_id);
+CREATE TABLE IF NOT EXISTS alarm_points (
+  alarm_id TEXT NOT NULL REFERENCES alarms (id) ON DELETE CASCADE,
+  channel_id TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+  timestamp_s INTEGER NOT NULL,
+  value REAL NOT NULL,
+  band_low REAL NOT NULL,
+  band_high REAL NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('OK', 'ALARM', 'INSUFFICIENT_DATA')),
+  PRIMARY KEY (alarm_id, channel_id, timestamp_s)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alarm_points_by_channel
+  ON alarm_points (channel_id, alarm_id, timestamp_s);
+)sql"},
 }};
 
 // Expired single-use claims purged by each claim: more than the one row a
 // claim adds, so the table stays about the size of the unexpired claims.
 constexpr int kSingleUsePurgeBatch = 16;
 
+// Expired alarm points deleted per (alarm, channel) series and
+// RecordAlarmPoints call: far more than the points a call adds to a series,
+// so the backlog of a series drains within a few calls.
+constexpr int kAlarmPointPurgeBatch = 256;
+
 constexpr std::string_view kSchemaComponent = "state";
 
 // ---------------------------------------------------------------------------
 // Statement helpers
+
+// Bytes bound as a BLOB (SqlArg): any bytes, NULs included.
+struct Blob {
+  std::string_view bytes;
+};
 
 // One bound parameter. Text is bound (and copied by SQLite) before the
 // statement helper returns, so views need only outlive that call.
@@ -168,6 +212,7 @@ class SqlArg {
   SqlArg(std::string_view v) : kind_(Kind::kText), text_(v) {}  // NOLINT
   SqlArg(const std::string& v) : kind_(Kind::kText), text_(v) {}  // NOLINT
   SqlArg(const char* v) : kind_(Kind::kText), text_(v) {}  // NOLINT
+  SqlArg(Blob v) : kind_(Kind::kBlob), text_(v.bytes) {}    // NOLINT
 
   Status BindTo(Statement& stmt, int index) const {
     switch (kind_) {
@@ -179,12 +224,16 @@ class SqlArg {
         return stmt.BindDouble(index, double_);
       case Kind::kText:
         return stmt.BindText(index, text_);
+      case Kind::kBlob:
+        return stmt.BindBlob(index, std::span<const uint8_t>(
+                                        reinterpret_cast<const uint8_t*>(text_.data()),
+                                        text_.size()));
     }
     return stmt.BindNull(index);
   }
 
  private:
-  enum class Kind { kNull, kInt, kDouble, kText };
+  enum class Kind { kNull, kInt, kDouble, kText, kBlob };
   Kind kind_;
   int64_t int_ = 0;
   double double_ = 0;
@@ -445,6 +494,43 @@ Result<PlaybackKey> ReadPlaybackKey(const Statement& stmt) {
   return k;
 }
 
+constexpr std::string_view kAlarmColumns = "id, name, channel_id, spec_json, created_ms";
+
+Result<AlarmRecord> ReadAlarm(const Statement& stmt) {
+  AlarmRecord a;
+  a.id = stmt.ColumnText(0);
+  a.name = stmt.ColumnText(1);
+  a.channel_id = stmt.ColumnText(2);  // NULL ("every channel") reads as ""
+  a.spec_json = stmt.ColumnText(3);
+  a.created_ms = stmt.ColumnInt64(4);
+  return a;
+}
+
+constexpr std::string_view kAlarmPointColumns =
+    "alarm_id, channel_id, timestamp_s, value, band_low, band_high, state";
+
+Result<AlarmPointRecord> ReadAlarmPoint(const Statement& stmt) {
+  AlarmPointRecord p;
+  p.alarm_id = stmt.ColumnText(0);
+  p.channel_id = stmt.ColumnText(1);
+  p.timestamp_s = stmt.ColumnInt64(2);
+  p.value = stmt.ColumnDouble(3);
+  p.band_low = stmt.ColumnDouble(4);
+  p.band_high = stmt.ColumnDouble(5);
+  p.state = stmt.ColumnText(6);
+  return p;
+}
+
+// Runs `stmt` (already prepared) with `args` bound from index 1.
+Status RunPrepared(Statement& stmt, std::span<const SqlArg> args) {
+  if (Status s = stmt.Reset(); !s) return s;
+  int index = 1;
+  for (const SqlArg& arg : args) {
+    if (Status s = arg.BindTo(stmt, index++); !s) return s;
+  }
+  return stmt.Run();
+}
+
 // ---------------------------------------------------------------------------
 
 Status Migrate(Database& db) {
@@ -684,7 +770,10 @@ Status SqliteStateStore::DeleteChannel(std::string_view channel_id) {
                      "channel " + channel->id + " is live (stream " + (*live)->stream_id +
                          "): stop the stream before deleting the channel");
   }
-  for (std::string_view table : {"stream_keys", "revoked_viewers", "viewer_minutes"}) {
+  // The alarm rows also go by ON DELETE CASCADE; deleting them here keeps
+  // the order explicit (children before parents).
+  for (std::string_view table : {"stream_keys", "revoked_viewers", "viewer_minutes",
+                                 "alarm_points", "alarm_channel_states", "alarms"}) {
     if (Status s =
             Run(db_, "DELETE FROM " + std::string(table) + " WHERE channel_id = ?", {channel->id});
         !s) {
@@ -1543,6 +1632,207 @@ Result<std::vector<ViewerMinuteRecord>> SqliteStateStore::ListViewerMinutes(
     r.max_viewers = s.ColumnInt64(2);
     return r;
   });
+}
+
+// ---------------------------------------------------------------------------
+// Viewer-spike alarms
+
+Result<AlarmRecord> SqliteStateStore::CreateAlarm(std::string_view name,
+                                                  std::string_view channel_id,
+                                                  std::string_view spec_json) {
+  if (Status s = ValidateAlarm(name, spec_json); !s) return std::unexpected(s.error());
+  AlarmRecord alarm;
+  // Channel ids and alarm ids share their shape after the prefix: 12 of
+  // [a-z0-9] from the CSPRNG.
+  alarm.id = std::string(kAlarmIdPrefix) +
+             control::NewChannelId().substr(control::kChannelIdPrefix.size());
+  alarm.name = std::string(name);
+  alarm.channel_id = std::string(channel_id);
+  alarm.spec_json = std::string(spec_json);
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  if (!channel_id.empty()) {
+    auto channel = GetChannelLocked(channel_id);
+    if (!channel) return std::unexpected(channel.error().Wrap("creating an alarm"));
+  }
+  auto count = Query(db_, "SELECT COUNT(*) FROM alarms");
+  if (!count) return std::unexpected(count.error());
+  auto row = count->Step();
+  if (!row) return std::unexpected(row.error());
+  const int64_t stored = *row ? count->ColumnInt64(0) : 0;
+  if (stored >= 0 && static_cast<uint64_t>(stored) >= kMaxAlarms) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     std::to_string(stored) + " alarms are stored and the limit is " +
+                         std::to_string(kMaxAlarms) + ": delete an alarm before creating another");
+  }
+  alarm.created_ms = clock_();
+  if (Status s = Run(db_,
+                     "INSERT INTO alarms (id, name, channel_id, spec_json, created_ms) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     {alarm.id, alarm.name,
+                      alarm.channel_id.empty() ? SqlArg(nullptr) : SqlArg(alarm.channel_id),
+                      alarm.spec_json, alarm.created_ms});
+      !s) {
+    return std::unexpected(s.error().Wrap("creating alarm " + alarm.id));
+  }
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return alarm;
+}
+
+Result<AlarmRecord> SqliteStateStore::GetAlarm(std::string_view id) {
+  std::lock_guard lock(mu_);
+  auto stmt =
+      Query(db_, "SELECT " + std::string(kAlarmColumns) + " FROM alarms WHERE id = ?", {id});
+  if (!stmt) return std::unexpected(stmt.error());
+  auto alarm = ReadOne<AlarmRecord>(*stmt, ReadAlarm);
+  if (!alarm) return std::unexpected(alarm.error());
+  if (!*alarm) return MakeError(ErrorCode::kNotFound, "alarm " + Q(id) + " does not exist");
+  return std::move(**alarm);
+}
+
+Result<std::vector<AlarmRecord>> SqliteStateStore::ListAlarms() {
+  std::lock_guard lock(mu_);
+  auto stmt = Query(db_, "SELECT " + std::string(kAlarmColumns) + " FROM alarms ORDER BY pos");
+  if (!stmt) return std::unexpected(stmt.error());
+  return ReadAll<AlarmRecord>(*stmt, ReadAlarm);
+}
+
+Status SqliteStateStore::RequireAlarmLocked(std::string_view alarm_id) {
+  auto stmt = Query(db_, "SELECT 1 FROM alarms WHERE id = ?", {alarm_id});
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return MakeError(ErrorCode::kNotFound, "alarm " + Q(alarm_id) + " does not exist");
+  return Ok();
+}
+
+Status SqliteStateStore::DeleteAlarm(std::string_view id) {
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = RequireAlarmLocked(id); !s) return s;
+  for (std::string_view table : {"alarm_points", "alarm_channel_states"}) {
+    if (Status s = Run(db_, "DELETE FROM " + std::string(table) + " WHERE alarm_id = ?", {id});
+        !s) {
+      return s;
+    }
+  }
+  if (Status s = Run(db_, "DELETE FROM alarms WHERE id = ?", {id}); !s) return s;
+  return tx->Commit();
+}
+
+Status SqliteStateStore::SaveAlarmChannelState(std::string_view alarm_id,
+                                               std::string_view channel_id,
+                                               std::string_view bytes) {
+  if (bytes.size() > kMaxAlarmChannelStateBytes) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the state of alarm " + Q(alarm_id) + " on channel " + Q(channel_id) +
+                         " has " + std::to_string(bytes.size()) + " bytes (at most " +
+                         std::to_string(kMaxAlarmChannelStateBytes) + ")");
+  }
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = RequireAlarmLocked(alarm_id); !s) return s;
+  // Only for a channel that exists (it may have been deleted meanwhile).
+  if (Status s = Run(db_,
+                     "INSERT INTO alarm_channel_states (alarm_id, channel_id, state, updated_ms) "
+                     "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?2) "
+                     "ON CONFLICT (alarm_id, channel_id) DO UPDATE SET "
+                     "state = excluded.state, updated_ms = excluded.updated_ms",
+                     {alarm_id, channel_id, Blob{bytes}, clock_()});
+      !s) {
+    return std::unexpected(s.error().Wrap("saving the state of alarm " + Q(alarm_id)));
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStateStore::LoadAlarmChannelStates(
+    std::string_view alarm_id) {
+  using Entry = std::pair<std::string, std::string>;
+  std::lock_guard lock(mu_);
+  // One read transaction: the alarm check and the rows see the same snapshot.
+  auto tx = Transaction::Begin(db_, Transaction::Mode::kDeferred);
+  if (!tx) return std::unexpected(tx.error());
+  if (Status s = RequireAlarmLocked(alarm_id); !s) return std::unexpected(s.error());
+  auto stmt = Query(db_,
+                    "SELECT channel_id, state FROM alarm_channel_states WHERE alarm_id = ? "
+                    "ORDER BY channel_id",
+                    {alarm_id});
+  if (!stmt) return std::unexpected(stmt.error());
+  auto entries = ReadAll<Entry>(*stmt, [](const Statement& s) -> Result<Entry> {
+    const std::vector<uint8_t> bytes = s.ColumnBlob(1);
+    return Entry(s.ColumnText(0), std::string(bytes.begin(), bytes.end()));
+  });
+  if (!entries) return entries;
+  if (Status s = tx->Commit(); !s) return std::unexpected(s.error());
+  return entries;
+}
+
+Status SqliteStateStore::RecordAlarmPoints(std::span<const AlarmPointRecord> points) {
+  for (const AlarmPointRecord& p : points) {
+    if (Status s = ValidateAlarmPoint(p); !s) return s;
+  }
+  if (points.empty()) return Ok();
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::Begin(db_);
+  if (!tx) return std::unexpected(tx.error());
+  // Only for alarms and channels that exist; a later point replaces one
+  // stored for the same period.
+  auto insert = db_.Prepare(
+      "INSERT INTO alarm_points (alarm_id, channel_id, timestamp_s, value, band_low, band_high, "
+      "state) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+      "WHERE EXISTS (SELECT 1 FROM alarms WHERE id = ?1) "
+      "AND EXISTS (SELECT 1 FROM channels WHERE id = ?2) "
+      "ON CONFLICT (alarm_id, channel_id, timestamp_s) DO UPDATE SET value = excluded.value, "
+      "band_low = excluded.band_low, band_high = excluded.band_high, state = excluded.state");
+  if (!insert) return std::unexpected(insert.error());
+  std::set<std::pair<std::string_view, std::string_view>> series;
+  for (const AlarmPointRecord& p : points) {
+    const std::array<SqlArg, 7> args = {SqlArg(p.alarm_id), SqlArg(p.channel_id),
+                                        SqlArg(p.timestamp_s), SqlArg(p.value),
+                                        SqlArg(p.band_low), SqlArg(p.band_high), SqlArg(p.state)};
+    if (Status s = RunPrepared(*insert, args); !s) {
+      return std::unexpected(s.error().Wrap("recording alarm points"));
+    }
+    series.emplace(p.alarm_id, p.channel_id);
+  }
+  // Old points of the series just written, oldest first, a batch at a time.
+  auto purge = db_.Prepare(
+      "DELETE FROM alarm_points WHERE alarm_id = ?1 AND channel_id = ?2 AND timestamp_s IN ("
+      "SELECT timestamp_s FROM alarm_points WHERE alarm_id = ?1 AND channel_id = ?2 AND "
+      "timestamp_s < (SELECT MAX(timestamp_s) FROM alarm_points "
+      "WHERE alarm_id = ?1 AND channel_id = ?2) - ?3 ORDER BY timestamp_s LIMIT ?4)");
+  if (!purge) return std::unexpected(purge.error());
+  for (const auto& [alarm_id, channel_id] : series) {
+    const std::array<SqlArg, 4> args = {SqlArg(alarm_id), SqlArg(channel_id),
+                                        SqlArg(kAlarmPointRetentionS),
+                                        SqlArg(kAlarmPointPurgeBatch)};
+    if (Status s = RunPrepared(*purge, args); !s) {
+      return std::unexpected(s.error().Wrap("deleting old alarm points"));
+    }
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<AlarmPointRecord>> SqliteStateStore::ListAlarmPoints(std::string_view channel_id,
+                                                                        int64_t from_s,
+                                                                        int64_t to_s) {
+  if (from_s > to_s) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "alarm points of channel " + Q(channel_id) + ": the range starts (" +
+                         std::to_string(from_s) + " s) after it ends (" + std::to_string(to_s) +
+                         " s)");
+  }
+  std::lock_guard lock(mu_);
+  auto stmt = Query(db_,
+                    "SELECT " + std::string(kAlarmPointColumns) +
+                        " FROM alarm_points WHERE channel_id = ? AND timestamp_s >= ? AND "
+                        "timestamp_s < ? ORDER BY alarm_id, timestamp_s",
+                    {channel_id, from_s, to_s});
+  if (!stmt) return std::unexpected(stmt.error());
+  return ReadAll<AlarmPointRecord>(*stmt, ReadAlarmPoint);
 }
 
 Status SqliteStateStore::Check() {

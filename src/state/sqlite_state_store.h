@@ -2,9 +2,10 @@
 // (the job queue's queue_* tables) and opened by several processes (`earshot
 // serve`, `earshot worker`s): this store's tables are channels, stream_keys,
 // stream_sessions, events, identifications, api_keys, subscriptions,
-// playback_keys, single_use_tokens, revoked_viewers and viewer_minutes, and
-// its schema version is the row 'state' of state_schema (PRAGMA user_version
-// is left to others: it is one number per file).
+// playback_keys, single_use_tokens, revoked_viewers, viewer_minutes, alarms,
+// alarm_channel_states and alarm_points, and its schema version is the row
+// 'state' of state_schema (PRAGMA user_version is left to others: it is one
+// number per file).
 //
 // Concurrency: one connection per object, guarded by a mutex; every
 // read-modify-write runs in an IMMEDIATE transaction, so a writer in another
@@ -108,6 +109,19 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<ViewerMinuteRecord>> ListViewerMinutes(std::string_view channel_id,
                                                             int64_t from_s, int64_t to_s) override;
 
+  Result<AlarmRecord> CreateAlarm(std::string_view name, std::string_view channel_id,
+                                  std::string_view spec_json) override;
+  Result<AlarmRecord> GetAlarm(std::string_view id) override;
+  Result<std::vector<AlarmRecord>> ListAlarms() override;
+  Status DeleteAlarm(std::string_view id) override;
+  Status SaveAlarmChannelState(std::string_view alarm_id, std::string_view channel_id,
+                               std::string_view bytes) override;
+  Result<std::vector<std::pair<std::string, std::string>>> LoadAlarmChannelStates(
+      std::string_view alarm_id) override;
+  Status RecordAlarmPoints(std::span<const AlarmPointRecord> points) override;
+  Result<std::vector<AlarmPointRecord>> ListAlarmPoints(std::string_view channel_id, int64_t from_s,
+                                                        int64_t to_s) override;
+
   Status Check() override;
 
   const std::filesystem::path& path() const { return path_; }
@@ -133,6 +147,8 @@ class SqliteStateStore final : public StateStore {
   Result<StreamSession> GetSessionLocked(std::string_view stream_id);
   Result<std::optional<StreamSession>> LiveSessionLocked(std::string_view channel_id);
   Result<std::vector<Subscription>> ListSubscriptionsLocked();
+  // kNotFound naming the alarm when `alarm_id` is not stored.
+  Status RequireAlarmLocked(std::string_view alarm_id);
 
   const std::filesystem::path path_;
   const std::function<int64_t()> clock_;

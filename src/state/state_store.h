@@ -1,7 +1,9 @@
 // The control plane's state: channels and their stream keys, stream
 // sessions, the event log, identifications, admin API keys, event
-// subscriptions, and playback's key pairs, single-use tokens, revoked viewers
-// and viewer series (model: Amazon IVS; records in records.h).
+// subscriptions, playback's key pairs, single-use tokens, revoked viewers
+// and viewer series, and viewer-spike alarms with their per-channel evaluator
+// state and datapoints (model: Amazon IVS and CloudWatch anomaly alarms;
+// records in records.h).
 //
 // StateStore is the interface `earshot serve` and `earshot worker` use; it
 // says nothing about SQL. SqliteStateStore (sqlite_state_store.h) implements
@@ -22,7 +24,8 @@
 //   poller that reads ListEvents({after_seq = last seen}) misses nothing.
 // - Deleting a channel removes the channel and its key; its sessions, events
 //   and identifications stay (history, usage reports; a session keeps a
-//   snapshot of its channel).
+//   snapshot of its channel). Its revoked viewers, viewer series, the alarms
+//   bound to it and every alarm's state and points for it go with it.
 // - Channel names are labels and need not be unique (as in IVS).
 //
 // Errors: kNotFound naming the id; kAlreadyExists; kFailedPrecondition (e.g.
@@ -43,6 +46,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -232,6 +236,43 @@ class StateStore {
   virtual Result<std::vector<ViewerMinuteRecord>> ListViewerMinutes(std::string_view channel_id,
                                                                     int64_t from_s,
                                                                     int64_t to_s) = 0;
+
+  // --- Viewer-spike alarms -------------------------------------------------------------
+
+  // Stores an alarm under a new id "al-" + 12 of [a-z0-9]. `channel_id` ""
+  // makes it watch every channel; otherwise the channel must exist
+  // (kNotFound) and deleting it deletes the alarm. kInvalidArgument per
+  // ValidateAlarm (the store checks only that the spec is a JSON object of
+  // at most 64 KiB); kFailedPrecondition when kMaxAlarms alarms are stored.
+  virtual Result<AlarmRecord> CreateAlarm(std::string_view name, std::string_view channel_id,
+                                          std::string_view spec_json) = 0;
+  virtual Result<AlarmRecord> GetAlarm(std::string_view id) = 0;
+  // In creation order.
+  virtual Result<std::vector<AlarmRecord>> ListAlarms() = 0;
+  // Deletes the alarm with its channel states and points. kNotFound for an
+  // unknown id.
+  virtual Status DeleteAlarm(std::string_view id) = 0;
+  // Stores (replacing) the alarm's evaluator state for one channel: `bytes`
+  // is binary (any bytes, NULs included; at most kMaxAlarmChannelStateBytes,
+  // else kInvalidArgument). kNotFound for an unknown alarm; a channel that
+  // does not exist (deleted meanwhile) is skipped: Ok, nothing stored.
+  virtual Status SaveAlarmChannelState(std::string_view alarm_id, std::string_view channel_id,
+                                       std::string_view bytes) = 0;
+  // The alarm's (channel_id, bytes) pairs, by channel id. kNotFound for an
+  // unknown alarm.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> LoadAlarmChannelStates(
+      std::string_view alarm_id) = 0;
+  // Stores the points in one transaction; a point already stored for
+  // (alarm_id, channel_id, timestamp_s) is replaced. Points of alarms or
+  // channels that do not exist (deleted while in flight) are skipped. Points
+  // older than kAlarmPointRetentionS before the newest point of their
+  // (alarm, channel) are deleted, a bounded number per series and call
+  // (amortised). kInvalidArgument per ValidateAlarmPoint (nothing is stored).
+  virtual Status RecordAlarmPoints(std::span<const AlarmPointRecord> points) = 0;
+  // Every alarm's points for the channel with from_s <= timestamp_s < to_s,
+  // by alarm id then timestamp. kInvalidArgument when from_s > to_s.
+  virtual Result<std::vector<AlarmPointRecord>> ListAlarmPoints(std::string_view channel_id,
+                                                                int64_t from_s, int64_t to_s) = 0;
 
   // --- Health -------------------------------------------------------------------------
 

@@ -1,6 +1,9 @@
 #include "state/validation.h"
 
 #include <cmath>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "control/ids.h"
 
@@ -272,6 +275,36 @@ Status ValidateViewerMinute(const ViewerMinuteRecord& record) {
     return MakeError(
         ErrorCode::kInvalidArgument,
         who + ": the viewer count " + std::to_string(record.max_viewers) + " is negative");
+  }
+  return Ok();
+}
+
+Status ValidateAlarm(std::string_view name, std::string_view spec_json) {
+  if (Status s = ValidateLabel("alarm name", name, kMaxAlarmNameChars); !s) return s;
+  if (spec_json.size() > kMaxAlarmSpecBytes) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "alarm settings have " + std::to_string(spec_json.size()) +
+                         " bytes of JSON (at most " + std::to_string(kMaxAlarmSpecBytes) + ")");
+  }
+  // The parser refuses invalid UTF-8 too, so stored settings dump safely.
+  const nlohmann::json spec = nlohmann::json::parse(spec_json, nullptr, false);
+  if (spec.is_discarded() || !spec.is_object()) {
+    return MakeError(ErrorCode::kInvalidArgument, "alarm settings must be a JSON object");
+  }
+  return Ok();
+}
+
+Status ValidateAlarmPoint(const AlarmPointRecord& point) {
+  const std::string who = "alarm point of alarm \"" + SanitizeUtf8(point.alarm_id.substr(0, 128)) +
+                          "\" on channel \"" + SanitizeUtf8(point.channel_id.substr(0, 128)) +
+                          "\" at " + std::to_string(point.timestamp_s);
+  if (!IsAlarmStateName(point.state)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     who + ": unknown state \"" + SanitizeUtf8(point.state.substr(0, 64)) +
+                         "\" (expected OK, ALARM or INSUFFICIENT_DATA)");
+  }
+  if (std::isnan(point.value) || std::isnan(point.band_low) || std::isnan(point.band_high)) {
+    return MakeError(ErrorCode::kInvalidArgument, who + ": value and band must not be NaN");
   }
   return Ok();
 }

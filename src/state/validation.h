@@ -52,5 +52,10 @@ Status ValidateRevokedViewer(std::string_view viewer_id, int64_t up_to_session_v
 // A non-empty channel id, a minute start that is a multiple of 60, a maximum
 // >= 0.
 Status ValidateViewerMinute(const ViewerMinuteRecord& record);
+// A label name (<= 128 characters); a spec that is a JSON object of at most
+// 64 KiB (its fields are the server's to check).
+Status ValidateAlarm(std::string_view name, std::string_view spec_json);
+// A known state name (IsAlarmStateName); value and band not NaN.
+Status ValidateAlarmPoint(const AlarmPointRecord& point);
 
 }  // namespace earshot::state

@@ -6,8 +6,12 @@
 // the allowed origin comes back as Access-Control-Allow-Origin, the viewer
 // count rises and falls as viewers come and go, a deleted key pair and a
 // revoked viewer are refused, and a single-use token stays used after a
-// restart of `earshot serve`.
+// restart of `earshot serve`. And the viewer-spike alarm on top of the viewer
+// counts: simulated viewers push a channel's count up, the alarm fires, a
+// webhook receives it, and auto-stop stops the stream and resets its key.
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -16,6 +20,7 @@
 #include "common/time_format.h"
 #include "playback/token_minter.h"
 #include "server/serve_fixture.h"
+#include "support/http_listener.h"
 #include "support/ports.h"
 #include "support/test_geoip.h"
 
@@ -122,7 +127,8 @@ class PlaybackE2eTest : public e2e::ServeE2eTest {
   // trusted proxy (127.0.0.1: X-Forwarded-For is the viewer), a playback key
   // pair imported, and a private channel with `policy` publishing the suite's
   // track media in a loop until the end of the test.
-  static std::unique_ptr<PlaybackSetup> Make(const std::string& name, const nlohmann::json& policy) {
+  static std::unique_ptr<PlaybackSetup> Make(const std::string& name, const nlohmann::json& policy,
+                                             bool private_channel = true) {
     const fs::path suite_dir = Dir();
     const fs::path media = track_media_;
     auto s = std::make_unique<PlaybackSetup>();
@@ -144,7 +150,7 @@ class PlaybackE2eTest : public e2e::ServeE2eTest {
     if (key.status != 201) return nullptr;
     s->key_id = key.body.value("id", "");
     auto [channel, stream_key] =
-        CreateChannel(d, {{"name", "private"}, {"private", true}, {"policy", policy}});
+        CreateChannel(d, {{"name", "private"}, {"private", private_channel}, {"policy", policy}});
     if (channel.empty()) return nullptr;
     s->channel = channel;
     s->publisher = Publish(d, media, stream_key, /*loop=*/true);
@@ -320,6 +326,132 @@ TEST_F(PlaybackE2eTest, PublicChannelPlaysWithoutTokenButKeepsItsPolicy) {
   EXPECT_EQ(Get(d, s->Playlist(""), Viewer{}).status, 403);  // France
   // Public viewers are counted by address + user agent.
   EXPECT_EQ(ViewerCount(d, s->channel), 1);
+}
+
+// Viewers (distinct viewer ids) that keep requesting the playlist, each about
+// every `every`, from a few threads, until stopped.
+class ViewerCrowd {
+ public:
+  ViewerCrowd(const Deployment& d, const PlaybackSetup& s, const std::string& prefix, int viewers,
+              std::chrono::milliseconds every, int threads = 4) {
+    for (int i = 0; i < viewers; ++i) tokens_.push_back(s.Token({{"aws:viewer-id", prefix + std::to_string(i)}}, 900));
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, &d, &s, t, threads, every] {
+        const auto deadline = Clock::now() + 180s;  // bounded whatever happens
+        while (!stop_.load() && Clock::now() < deadline) {
+          const auto round = Clock::now();
+          for (size_t i = static_cast<size_t>(t); i < tokens_.size() && !stop_.load(); i += static_cast<size_t>(threads)) {
+            std::vector<std::pair<std::string, std::string>> h = {{"X-Forwarded-For", kFrance}, {"User-Agent", "crowd"}};
+            auto r = d.nginx->HttpGet(s.Playlist(tokens_[i]), 5s, h);
+            if (r && r->status == 200) ok_.fetch_add(1);
+          }
+          std::this_thread::sleep_until(round + every);
+        }
+      });
+    }
+  }
+  ~ViewerCrowd() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int64_t ok() const { return ok_.load(); }
+
+ private:
+  std::vector<std::string> tokens_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> ok_{0};
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(PlaybackE2eTest, ViewerSpikeRaisesTheAlarmNotifiesAndStopsTheStream) {
+  auto hook = support::HttpListener::Start();
+  ASSERT_TRUE(hook) << hook.error().ToString();
+  auto s = Make("alarm-spike", nlohmann::json::object());
+  ASSERT_NE(s, nullptr);
+  Deployment& d = *s->deployment;
+  ApiResponse sub = d.Call("POST", "/v1/subscriptions",
+                           {{"kind", "webhook"},
+                            {"target", "url=" + (*hook)->Url("/alarms") + ",unsigned=true"},
+                            {"event_types", {"Alarm"}}});
+  ASSERT_EQ(sub.status, 201) << sub.text;
+  // Bad settings are refused naming the member.
+  ApiResponse bad = d.Call("POST", "/v1/alarms", {{"channel_id", s->channel}, {"evaluation_periods", 2},
+                                                  {"datapoints_to_alarm", 3}});
+  EXPECT_EQ(bad.status, 400) << bad.text;
+  EXPECT_NE(bad.text.find("datapoints_to_alarm"), std::string::npos) << bad.text;
+  EXPECT_EQ(d.Call("POST", "/v1/alarms", {{"channel_id", "ch-000000000000"}}).status, 404);
+  // One-second periods so that the test runs in seconds; the jump must hold
+  // 3 s to breach and 5 s (at >= 4x the expected audience) to stop.
+  ApiResponse alarm = d.Call("POST", "/v1/alarms",
+                             {{"name", "spike"},
+                              {"channel_id", s->channel},
+                              {"period_s", 1},
+                              {"datapoints_to_alarm", 2},
+                              {"evaluation_periods", 3},
+                              {"min_sustain_s", 3},
+                              {"actions", {{"notify", true}, {"stop_stream", true}, {"reset_key", true}}},
+                              {"auto_stop", {{"ratio", 4}, {"sustain_s", 5}}}});
+  ASSERT_EQ(alarm.status, 201) << alarm.text;
+  const std::string alarm_id = alarm.body.value("id", "");
+
+  // The usual audience: two viewers for a while. No alarm.
+  {
+    ViewerCrowd usual(d, *s, "regular", 2, 1s, 1);
+    std::this_thread::sleep_for(12s);
+    EXPECT_GT(usual.ok(), 10);
+    ApiResponse a = d.Call("GET", "/v1/alarms/" + alarm_id);
+    ASSERT_EQ(a.status, 200) << a.text;
+    EXPECT_NE(a.body.value("state", ""), "ALARM") << a.text;
+    // The crowd arrives (a re-streamed match): 200 viewers and staying.
+    ViewerCrowd crowd(d, *s, "fan", 200, 1500ms);
+    const auto deadline = Clock::now() + 60s;
+    bool stopped = false;
+    while (Clock::now() < deadline && !stopped) {
+      std::this_thread::sleep_for(500ms);
+      stopped = d.Call("GET", "/v1/channels/" + s->channel + "/stream").status == 404;
+    }
+    crowd.Stop();
+    EXPECT_TRUE(stopped) << "the stream was not stopped\n" << d.Call("GET", "/v1/alarms/" + alarm_id).text;
+  }
+  // The webhook got the ALARM event.
+  ASSERT_TRUE((*hook)->WaitForRequests(1, 20s));
+  bool alarm_seen = false;
+  for (const auto& r : (*hook)->Requests()) {
+    auto body = nlohmann::json::parse(r.body, nullptr, false);
+    if (body.is_discarded()) continue;
+    const nlohmann::json& e = body.contains("event") ? body["event"] : body;
+    if (e.value("event_name", "") == "Alarm" && e["detail"].value("alarm_id", "") == alarm_id &&
+        e["detail"].value("state", "") == "ALARM") {
+      alarm_seen = true;
+      EXPECT_GT(e["detail"].value("viewers", 0.0), e["detail"].value("band_high", 1e9));
+    }
+  }
+  EXPECT_TRUE(alarm_seen) << (*hook)->Requests().size() << " webhook requests, none an ALARM";
+  // The stop reset the key: the encoder's reconnect is refused.
+  auto rule = d.FindOrWaitForEvent(
+      [&](const nlohmann::json& e) {
+        return e.value("event_name", "") == "Rule Applied" && e["detail"].value("alarm_id", "") == alarm_id;
+      },
+      10s);
+  ASSERT_TRUE(rule);
+  EXPECT_EQ((*rule)["detail"].value("action", ""), "stop_and_reset_key");
+  // The series for plots: the band and the alarm period.
+  ApiResponse viewers = d.Call("GET", "/v1/channels/" + s->channel + "/viewers");
+  ASSERT_EQ(viewers.status, 200) << viewers.text;
+  ASSERT_TRUE(viewers.body["bands"].contains(alarm_id)) << viewers.text;
+  EXPECT_GT(viewers.body["bands"][alarm_id].size(), 10u);
+  ASSERT_GE(viewers.body["alarm_periods"].size(), 1u) << viewers.text;
+  EXPECT_EQ(viewers.body["alarm_periods"][0].value("alarm_id", ""), alarm_id);
+  ApiResponse a = d.Call("GET", "/v1/alarms/" + alarm_id);
+  ASSERT_EQ(a.status, 200);
+  bool history_has_alarm = false;
+  for (const auto& c : a.body["channels"]) {
+    for (const auto& h : c["history"]) history_has_alarm |= h.value("to", "") == "ALARM";
+  }
+  EXPECT_TRUE(history_has_alarm) << a.text;
 }
 
 }  // namespace

@@ -95,7 +95,8 @@ TEST(OpenStateStoreTest, SchemaLivesInItsOwnRowAndTables) {
             (std::set<std::string>{"state_schema", "channels", "stream_keys", "stream_sessions",
                                    "events", "identifications", "api_keys", "subscriptions",
                                    "playback_keys", "single_use_tokens", "revoked_viewers",
-                                   "viewer_minutes", "sqlite_sequence"}));
+                                   "viewer_minutes", "alarms", "alarm_channel_states",
+                                   "alarm_points", "sqlite_sequence"}));
   for (const std::string& name : names) EXPECT_FALSE(name.starts_with("queue_")) << name;
 }
 
