@@ -220,6 +220,19 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   const std::string fragment = std::to_string(o.hls_fragment_s) + "s";
   const std::string playlist = std::to_string(o.hls_playlist_length_s) + "s";
   const std::string idle = std::to_string(o.drop_idle_publisher_s) + "s";
+  // http://HOST:PORT/PATH -> an upstream with keepalive; https:// stays a
+  // plain proxy_pass (no upstream TLS settings here).
+  std::string auth_upstream;
+  std::string auth_path = "/";
+  if (o.playback_auth_url.starts_with("http://")) {
+    std::string rest = o.playback_auth_url.substr(7);
+    const size_t slash = rest.find('/');
+    if (slash != std::string::npos) {
+      auth_path = rest.substr(slash);
+      rest = rest.substr(0, slash);
+    }
+    auth_upstream = rest.find(':') == std::string::npos || rest.back() == ']' ? rest + ":80" : rest;
+  }
 
   std::string c;
   c += "# nginx + nginx-rtmp for earshot, written by `earshot nginx-config`.\n";
@@ -311,6 +324,15 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "    scgi_temp_path tmp/scgi;\n";
   c += "    default_type application/octet-stream;\n";
   c += "    server_tokens off;\n";
+  if (!auth_upstream.empty()) {
+    c += "\n    # earshot's playback authorisation (every HLS request), over kept-alive\n";
+    c += "    # connections; nginx closes idle ones before earshot does.\n";
+    c += "    upstream earshot_playback_auth {\n";
+    c += "        server " + auth_upstream + ";\n";
+    c += "        keepalive 8;\n";
+    c += "        keepalive_timeout 4s;\n";
+    c += "    }\n";
+  }
   c += "\n    server {\n";
   c += ListenLines(o.http_listen, o.http_port, "earshot reaches /control here");
   if (!o.trusted_proxies.empty()) {
@@ -340,7 +362,15 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "\n";
   c += "        location = /_earshot/playback_auth {\n";
   c += "            internal;\n";
-  c += "            proxy_pass " + o.playback_auth_url + ";\n";
+  if (!auth_upstream.empty()) {
+    // Kept-alive connections to earshot: a new TCP connection per request
+    // costs more than the decision (and fills listen queues under load).
+    c += "            proxy_pass http://earshot_playback_auth" + auth_path + ";\n";
+    c += "            proxy_http_version 1.1;\n";
+    c += "            proxy_set_header Connection \"\";\n";
+  } else {
+    c += "            proxy_pass " + o.playback_auth_url + ";\n";
+  }
   c += "            proxy_pass_request_body off;\n";
   c += "            proxy_set_header Content-Length \"\";\n";
   c += "            proxy_set_header X-Original-URI $request_uri;  # with ?token=\n";

@@ -35,7 +35,8 @@ const std::vector<Setting>& Settings() {
       {"server", "catalog_dir", &ServeConfig::catalog_dir,
        "the reference catalog (`earshot catalog add --catalog DIR`)"},
       {"server", "http_threads", &ServeConfig::http_threads,
-       "HTTP request threads; each live-event (SSE) client holds one"},
+       "HTTP request threads; each live-event (SSE) client holds one, and so does each of "
+       "nginx's kept-alive playback-auth connections (at most 8 idle) while open"},
       {"server", "shutdown_grace_s", &ServeConfig::shutdown_grace_s,
        "on SIGTERM, seconds running scans get to end their matches and flush results"},
       {"state", "url", &ServeConfig::state_url,

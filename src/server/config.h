@@ -25,7 +25,7 @@ struct ServeConfig {
   std::string listen = "127.0.0.1:8080";   // HOST:PORT of the HTTP API and the ingest hooks
   std::string data_dir = "earshot-data";    // state.db, results/, spool; created if missing
   std::string catalog_dir = "earshot-catalog";
-  int http_threads = 8;                     // HTTP request threads (SSE clients each hold one)
+  int http_threads = 16;                    // HTTP request threads (SSE clients and nginx's kept-alive auth connections each hold one)
   double shutdown_grace_s = 20;             // SIGTERM: how long running scans get to flush
 
   // [state] and [queue]

@@ -80,6 +80,11 @@ Status HttpApi::Start(const std::string& host, int port) {
   // the caller was authenticated.
   server_->set_payload_max_length(512ull << 20);
   server_->set_read_timeout(std::chrono::seconds(30));
+  // nginx keeps its playback-auth connections alive (an upstream with
+  // keepalive, closed after 4 s idle): serve many requests per connection.
+  // A kept-alive connection holds a thread while it waits (at most 5 s).
+  server_->set_keep_alive_max_count(100000);
+  server_->set_keep_alive_timeout(5);
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);
     if (port_ <= 0) return MakeError(ErrorCode::kUnavailable, "cannot bind an HTTP port on " + host);

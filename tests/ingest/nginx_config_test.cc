@@ -95,7 +95,13 @@ TEST(NginxConfigTest, DefaultsProduceTheDocumentedLayout) {
   const std::string auth = Block(c, "location = /_earshot/playback_auth {");
   ASSERT_FALSE(auth.empty()) << c;
   EXPECT_TRUE(Contains(auth, "internal;"));
-  EXPECT_TRUE(Contains(auth, "proxy_pass http://127.0.0.1:8080/v1/playback/auth;"));
+  // Over kept-alive connections to earshot (an upstream), HTTP/1.1.
+  EXPECT_TRUE(Contains(auth, "proxy_pass http://earshot_playback_auth/v1/playback/auth;"));
+  EXPECT_TRUE(Contains(auth, "proxy_http_version 1.1;"));
+  EXPECT_TRUE(Contains(auth, "proxy_set_header Connection \"\";"));
+  const std::string upstream = Block(c, "upstream earshot_playback_auth {");
+  EXPECT_TRUE(Contains(upstream, "server 127.0.0.1:8080;")) << c;
+  EXPECT_TRUE(Contains(upstream, "keepalive 8;"));
   EXPECT_TRUE(Contains(auth, "proxy_set_header X-Original-URI $request_uri;"));
   EXPECT_TRUE(Contains(auth, "proxy_set_header X-Real-IP $remote_addr;"));
   EXPECT_TRUE(Contains(auth, "proxy_set_header Origin $http_origin;"));
