@@ -1,0 +1,239 @@
+#include "media/video_frame_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace earshot::media {
+namespace {
+
+namespace fs = std::filesystem;
+
+VideoReadOptions Opts(double fps, int max_width = 160, bool keyframes_only = false,
+                      bool skip_nonref = true) {
+  VideoReadOptions o;
+  o.fps = fps;
+  o.max_width = max_width;
+  o.keyframes_only = keyframes_only;
+  o.skip_nonref = skip_nonref;
+  return o;
+}
+
+// Footage made by the ffmpeg CLI (lavfi sources) in a temporary folder.
+class VideoFrameReaderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("earshot_video_reader_" + std::to_string(getpid())));
+    fs::create_directories(*dir_);
+    // 6 s of 320x240 at 25 fps, H.264 with B-frames and a key frame every
+    // second; the picture moves (testsrc2) so that frames differ.
+    Make("testsrc2=size=320x240:rate=25:duration=6",
+         "-c:v libx264 -preset ultrafast -bf 2 -g 25 -keyint_min 25 -sc_threshold 0 -pix_fmt yuv420p",
+         "h264.mp4");
+    // MPEG-4 part 2 at 640x480 (its decoder supports lowres).
+    Make("testsrc2=size=640x480:rate=25:duration=3", "-c:v mpeg4 -q:v 5", "mpeg4.avi");
+    // Audio only.
+    Make("sine=frequency=440:duration=2", "-c:a pcm_s16le", "audio.wav");
+    // Anamorphic: 352x288 stored, 16:9 display (SAR 64:33... set via setsar).
+    Make("testsrc2=size=352x288:rate=25:duration=2,setsar=16/11",
+         "-c:v libx264 -preset ultrafast -pix_fmt yuv420p", "anamorphic.mp4");
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete dir_;
+  }
+  static void Make(const std::string& source, const std::string& codec, const std::string& name) {
+    const std::string cmd = "ffmpeg -v error -y -f lavfi -i '" + source + "' " + codec + " '" +
+                            (*dir_ / name).string() + "' < /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static std::string Path(const std::string& name) { return (*dir_ / name).string(); }
+
+  static std::vector<VideoFrame> ReadAll(const std::string& name, const VideoReadOptions& options,
+                                         uint64_t* decoded = nullptr) {
+    auto reader = VideoFrameReader::Open(Path(name), options);
+    EXPECT_TRUE(reader) << reader.error().ToString();
+    std::vector<VideoFrame> frames;
+    if (!reader) return frames;
+    for (int guard = 0; guard < 10000; ++guard) {
+      VideoFrame f;
+      auto more = (*reader)->Next(f);
+      EXPECT_TRUE(more) << more.error().ToString();
+      if (!more || !*more) break;
+      frames.push_back(std::move(f));
+    }
+    if (decoded != nullptr) *decoded = (*reader)->decoded_frames();
+    return frames;
+  }
+
+  static fs::path* dir_;
+};
+fs::path* VideoFrameReaderTest::dir_ = nullptr;
+
+TEST_F(VideoFrameReaderTest, SamplesAtTheRequestedRateAsSmallLuma) {
+  uint64_t decoded = 0;
+  const auto frames = ReadAll("h264.mp4", Opts(2, 160), &decoded);
+  // 6 s at 2 fps: samples at 0, 0.5, ..., 5.5 s.
+  ASSERT_EQ(frames.size(), 12u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].width, 160);
+    EXPECT_EQ(frames[i].height, 120);
+    ASSERT_EQ(frames[i].luma.size(), 160u * 120u);
+    // Each sample is the first decoded frame at or after its instant; with
+    // non-reference frames skipped it may be a few frames late.
+    EXPECT_GE(frames[i].pts_ms, static_cast<int64_t>(i) * 500);
+    EXPECT_LT(frames[i].pts_ms, static_cast<int64_t>(i) * 500 + 200);
+  }
+  EXPECT_EQ(frames[0].pts_ms, 0);
+  EXPECT_TRUE(frames[0].keyframe);
+  // Not a flat picture, and successive samples differ.
+  const double mean = std::accumulate(frames[0].luma.begin(), frames[0].luma.end(), 0.0) /
+                      static_cast<double>(frames[0].luma.size());
+  EXPECT_GT(mean, 20);
+  EXPECT_LT(mean, 235);
+  EXPECT_NE(frames[0].luma, frames[1].luma);
+  // B-frames that nothing references were not decoded.
+  EXPECT_LT(decoded, 150u);
+  EXPECT_GT(decoded, 12u);
+}
+
+TEST_F(VideoFrameReaderTest, EveryFrameWithoutSkipping) {
+  uint64_t decoded = 0;
+  const auto frames = ReadAll("h264.mp4", Opts(0, 160, false, false), &decoded);
+  EXPECT_EQ(frames.size(), 150u);
+  EXPECT_EQ(decoded, 150u);
+  for (size_t i = 1; i < frames.size(); ++i) EXPECT_EQ(frames[i].pts_ms - frames[i - 1].pts_ms, 40);
+  // Smaller than max_width: kept at the source size.
+  EXPECT_EQ(frames[0].width, 160);  // default max_width
+  const auto big = ReadAll("h264.mp4", Opts(1, 640));
+  ASSERT_FALSE(big.empty());
+  EXPECT_EQ(big[0].width, 320);
+  EXPECT_EQ(big[0].height, 240);
+}
+
+TEST_F(VideoFrameReaderTest, KeyframesOnly) {
+  uint64_t decoded = 0;
+  const auto frames = ReadAll("h264.mp4", Opts(10, 160, true), &decoded);
+  ASSERT_EQ(frames.size(), 6u);  // one key frame per second
+  EXPECT_EQ(decoded, 6u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_TRUE(frames[i].keyframe);
+    EXPECT_EQ(frames[i].pts_ms, static_cast<int64_t>(i) * 1000);
+  }
+}
+
+TEST_F(VideoFrameReaderTest, SkipsTheRestOfAGopOnceItsLastSampleIsTaken) {
+  // Key frames every second, 1 sample per second: after the first GOP (whose
+  // spacing is not known yet), each GOP gives its key frame and the rest is
+  // dropped undecoded.
+  uint64_t decoded = 0;
+  const auto frames = ReadAll("h264.mp4", Opts(1), &decoded);
+  ASSERT_EQ(frames.size(), 6u);
+  for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(frames[i].pts_ms, static_cast<int64_t>(i) * 1000);
+  EXPECT_LT(decoded, 50u);
+  // Without the skip, every reference frame is decoded.
+  VideoReadOptions all = Opts(1);
+  all.skip_gop_tail = false;
+  uint64_t decoded_all = 0;
+  EXPECT_EQ(ReadAll("h264.mp4", all, &decoded_all).size(), 6u);
+  EXPECT_GT(decoded_all, 2 * decoded);
+}
+
+TEST_F(VideoFrameReaderTest, LowresDecodingWhereSupported) {
+  auto reader = VideoFrameReader::Open(Path("mpeg4.avi"), Opts(2, 160));
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  EXPECT_EQ((*reader)->info().codec, "mpeg4");
+  EXPECT_EQ((*reader)->info().source_width, 640);
+  EXPECT_GE((*reader)->info().lowres, 1);  // 640 -> 320 or 160 in the decoder
+  VideoFrame f;
+  auto more = (*reader)->Next(f);
+  ASSERT_TRUE(more && *more);
+  EXPECT_EQ(f.width, 160);
+  EXPECT_EQ(f.height, 120);
+}
+
+TEST_F(VideoFrameReaderTest, DisplayAspectRatioIsApplied) {
+  const auto frames = ReadAll("anamorphic.mp4", Opts(1, 128));
+  ASSERT_FALSE(frames.empty());
+  // 352 x 16/11 = 512 display pixels wide for 288 lines: 128 x 72.
+  EXPECT_EQ(frames[0].width, 128);
+  EXPECT_EQ(frames[0].height, 72);
+}
+
+TEST_F(VideoFrameReaderTest, InfoDescribesTheStream) {
+  auto reader = VideoFrameReader::Open(Path("h264.mp4"), {});
+  ASSERT_TRUE(reader);
+  const VideoStreamInfo& info = (*reader)->info();
+  EXPECT_EQ(info.codec, "h264");
+  EXPECT_EQ(info.source_width, 320);
+  EXPECT_EQ(info.source_height, 240);
+  EXPECT_NEAR(info.frame_rate, 25, 0.01);
+  EXPECT_NEAR(info.duration_s, 6, 0.1);
+}
+
+TEST_F(VideoFrameReaderTest, ClearErrors) {
+  auto missing = VideoFrameReader::Open(Path("nope.mp4"), {});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("nope.mp4"), std::string::npos);
+
+  auto audio = VideoFrameReader::Open(Path("audio.wav"), {});
+  ASSERT_FALSE(audio);
+  EXPECT_EQ(audio.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(audio.error().message().find("no video stream"), std::string::npos);
+
+  {
+    std::ofstream junk(Path("junk.mp4"), std::ios::binary);
+    for (int i = 0; i < 4096; ++i) junk.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  auto corrupt = VideoFrameReader::Open(Path("junk.mp4"), {});
+  ASSERT_FALSE(corrupt);
+  EXPECT_EQ(corrupt.error().code(), ErrorCode::kCorruptData);
+
+  { std::ofstream empty(Path("empty.mp4")); }
+  auto empty = VideoFrameReader::Open(Path("empty.mp4"), {});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), ErrorCode::kCorruptData);
+
+  auto dir = VideoFrameReader::Open(dir_->string(), {});
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().code(), ErrorCode::kInvalidArgument);
+
+  VideoReadOptions unknown;
+  unknown.format_options = {{"no_such_option", "1"}};
+  auto bad_option = VideoFrameReader::Open(Path("h264.mp4"), unknown);
+  ASSERT_FALSE(bad_option);
+  EXPECT_EQ(bad_option.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad_option.error().message().find("no_such_option"), std::string::npos);
+
+  auto bad_width = VideoFrameReader::Open(Path("h264.mp4"), Opts(2, 4));
+  ASSERT_FALSE(bad_width);
+  EXPECT_EQ(bad_width.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(VideoFrameReaderTest, TruncatedFileYieldsTheFramesBeforeTheDamage) {
+  // The first 40 % of an MPEG-4 AVI (its index at the end is lost).
+  const auto size = fs::file_size(Path("mpeg4.avi"));
+  {
+    std::ifstream in(Path("mpeg4.avi"), std::ios::binary);
+    std::vector<char> bytes(size * 4 / 10);
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream out(Path("truncated.avi"), std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const auto frames = ReadAll("truncated.avi", Opts(5));
+  EXPECT_GE(frames.size(), 2u);
+  EXPECT_LT(frames.size(), 15u);  // the whole file would give 15
+}
+
+}  // namespace
+}  // namespace earshot::media
