@@ -200,7 +200,11 @@ void HttpApi::Register() {
     Log(LogLevel::kError, "HTTP handler failed (a bug)", {{"path", req.path}, {"error", what}});
     WriteError(res, 500, "internal", "internal error: " + what);
   });
-  srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Playback refusals go out without a body: nginx reads only the header of
+    // an auth_request answer, and a body left unread would close the
+    // kept-alive connection (and the viewer learns nothing from it anyway).
+    if (req.path == "/hooks/nginx/playback_auth") return;
     if (res.body.empty()) {
       WriteError(res, res.status, res.status == 404 ? "not_found" : "error",
                  res.status == 404 ? "no such route (see /v1/openapi.json)" : "request failed");
