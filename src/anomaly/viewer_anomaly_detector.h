@@ -73,6 +73,8 @@ class ChannelDetector {
 
   const ChannelAudienceModel& model() const { return model_; }
   const AlarmEvaluator& evaluator() const { return evaluator_; }
+  // The auto-stop verdict of the last Update (kept across Serialize).
+  bool auto_stop() const { return auto_stop_; }
 
   // Versioned, checksummed bytes (model + evaluator + latch); restore with
   // the same options. Corrupt input -> kCorruptData.

@@ -183,8 +183,9 @@ Status ValidateNginxConfigOptions(const NginxConfigOptions& o) {
     return s;
   }
   for (const std::string& entry : o.trusted_proxies) {
-    if (entry == "all" || !IsAllowEntry(entry)) {
-      return Bad("trusted_proxies", "entries must be an address or a CIDR, got '" + entry + "'");
+    if (entry == "all" || !IsAllowEntry(entry) || entry.ends_with("/0")) {
+      return Bad("trusted_proxies", "entries must be an address or a CIDR narrower than /0 (every "
+                                    "client could choose its address), got '" + entry + "'");
     }
   }
   if (Status s = CheckRange("notify_update_timeout_s", o.notify_update_timeout_s, 1, 3600, " s");
@@ -349,6 +350,11 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   c += "            alias " + hls_dir + "/;\n";
   c += "            types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }\n";
   c += "            add_header Cache-Control no-cache always;\n";
+  c += "            log_not_found off;  # error.log lines carry the request line (?token=)\n";
+  c += "            # What earshot decides on, taken here (rewrite phase): inside the auth\n";
+  c += "            # subrequest $uri and $args are the subrequest's own.\n";
+  c += "            set $earshot_path $uri;\n";
+  c += "            set $earshot_token $arg_token;\n";
   c += "            auth_request /_earshot/playback_auth;\n";
   c += "            # CORS: the origin earshot allowed (none: no header, the browser refuses).\n";
   c += "            auth_request_set $earshot_cors_origin $upstream_http_x_earshot_cors_origin;\n";
@@ -373,7 +379,10 @@ Result<std::string> GenerateNginxConfig(const NginxConfigOptions& o) {
   }
   c += "            proxy_pass_request_body off;\n";
   c += "            proxy_set_header Content-Length \"\";\n";
-  c += "            proxy_set_header X-Original-URI $request_uri;  # with ?token=\n";
+  c += "            # The path nginx serves (the viewer's $uri: decoded, normalised, cut at\n";
+  c += "            # '#'), never the raw request line, which could name another channel.\n";
+  c += "            proxy_set_header X-Original-URI $earshot_path;\n";
+  c += "            proxy_set_header X-Playback-Token $earshot_token;\n";
   c += "            proxy_set_header X-Real-IP $remote_addr;\n";
   c += "            proxy_set_header Origin $http_origin;\n";
   c += "            proxy_set_header User-Agent $http_user_agent;\n";

@@ -104,8 +104,12 @@ Result<AlarmSpec> AlarmSpecFromJson(const nlohmann::json& json) {
           auto v = Number(av, "auto_stop.sustain_s", 0, 86400);
           if (!v) return std::unexpected(v.error());
           s.auto_stop_sustain_s = *v;
+        } else if (ak == "min_learned_minutes") {
+          auto v = Number(av, "auto_stop.min_learned_minutes", 0, 525600);
+          if (!v) return std::unexpected(v.error());
+          s.auto_stop_min_learned_minutes = *v;
         } else {
-          return std::unexpected(Bad("auto_stop." + ak, "unknown member (ratio, sustain_s)"));
+          return std::unexpected(Bad("auto_stop." + ak, "unknown member (ratio, sustain_s, min_learned_minutes)"));
         }
       }
     } else {
@@ -131,7 +135,9 @@ nlohmann::json AlarmSpecToJson(const AlarmSpec& s) {
           {"treat_missing_data", std::string(anomaly::MissingDataName(s.missing_data))},
           {"min_sustain_s", s.min_sustain_s},
           {"actions", {{"notify", s.notify}, {"stop_stream", s.stop_stream}, {"reset_key", s.reset_key}}},
-          {"auto_stop", {{"ratio", s.auto_stop_ratio}, {"sustain_s", s.auto_stop_sustain_s}}}};
+          {"auto_stop", {{"ratio", s.auto_stop_ratio},
+                         {"sustain_s", s.auto_stop_sustain_s},
+                         {"min_learned_minutes", s.auto_stop_min_learned_minutes}}}};
 }
 
 anomaly::DetectorOptions DetectorOptionsFor(const AlarmSpec& s) {
@@ -233,6 +239,9 @@ void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const Per
                                std::vector<state::AlarmPointRecord>& points) {
   const anomaly::ChannelDetector* before = r.detector->Find(channel);
   const anomaly::AlarmState was = before ? before->evaluator().state() : anomaly::AlarmState::kInsufficientData;
+  const bool was_auto_stop = before != nullptr && before->auto_stop();
+  // The model's experience of this channel before this period.
+  const double learned_minutes = before ? before->model().learned_minutes() : 0.0;
   const anomaly::DetectorPoint p = r.detector->Update(channel, period.period_start_s, period.max);
   r.known.insert(channel);
   ++r.closed_since_save;
@@ -265,7 +274,6 @@ void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const Per
     Log(p.state == anomaly::AlarmState::kAlarm ? LogLevel::kWarn : LogLevel::kInfo, "viewer alarm state changed",
         {{"alarm_id", r.record.id}, {"channel_id", channel}, {"state", StateName(p.state)}, {"viewers", period.max},
          {"band_high", p.band.band_high}});
-    if (p.state != anomaly::AlarmState::kAlarm) r.stopped[channel] = false;
     if (r.spec.notify) {
       if (auto e = state_.AppendEvent(control::EventType::kAlarm, channel, stream_id, d); !e) {
         Log(LogLevel::kError, "alarm event not recorded", {{"alarm_id", r.record.id}, {"error", e.error().ToString()}});
@@ -273,12 +281,21 @@ void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const Per
     }
     if (metrics_ && p.state == anomaly::AlarmState::kAlarm) metrics_->CountRuleAction("viewer_alarm");
   }
-  if (p.auto_stop && r.spec.stop_stream && !r.stopped[channel] && !stream_id.empty()) {
-    r.stopped[channel] = true;
+  // Once per alarm episode: on the verdict's rising edge (saved with the
+  // detector, so a restart does not stop the channel again), or again after
+  // a stop that failed.
+  const bool edge = p.auto_stop && (!was_auto_stop || r.stop_pending[channel]);
+  if (edge && r.spec.stop_stream && !stream_id.empty() &&
+      learned_minutes < r.spec.auto_stop_min_learned_minutes) {
+    Log(LogLevel::kWarn, "viewer spike not auto-stopped: the alarm has not learnt this channel yet",
+        {{"alarm_id", r.record.id}, {"channel_id", channel}, {"learned_minutes", learned_minutes},
+         {"min_learned_minutes", r.spec.auto_stop_min_learned_minutes}});
+  } else if (edge && r.spec.stop_stream && !stream_id.empty()) {
     const std::string reason = "viewer spike: " + std::to_string(static_cast<int64_t>(period.max)) +
                                " viewers, about " + std::to_string(static_cast<int64_t>(p.band.expected)) +
                                " expected (alarm " + (r.spec.name.empty() ? r.record.id : r.spec.name) + ")";
     Status s = control_.StopStream(channel, r.spec.reset_key, reason, stream_id);
+    r.stop_pending[channel] = !s && s.error().code() != ErrorCode::kNotFound;
     nlohmann::json d = detail;
     d["action"] = r.spec.reset_key ? "stop_and_reset_key" : "stop";
     d["reason"] = reason;
@@ -404,9 +421,21 @@ Result<nlohmann::json> AlarmService::List() {
 }
 
 Status AlarmService::Delete(const std::string& id) {
-  if (Status s = state_.DeleteAlarm(id); !s) return s;
-  std::lock_guard lock(mutex_);
-  alarms_.erase(id);
+  std::unique_ptr<Runtime> removed;
+  {
+    // Out of the ticks first: a deleted alarm must not act any more.
+    std::lock_guard lock(mutex_);
+    auto it = alarms_.find(id);
+    if (it != alarms_.end()) {
+      removed = std::move(it->second);
+      alarms_.erase(it);
+    }
+  }
+  if (Status s = state_.DeleteAlarm(id); !s) {
+    std::lock_guard lock(mutex_);
+    if (removed) alarms_[id] = std::move(removed);  // still stored: keep running it
+    return s;
+  }
   Log(LogLevel::kInfo, "alarm deleted", {{"alarm_id", id}});
   return Ok();
 }

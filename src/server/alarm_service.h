@@ -55,6 +55,10 @@ struct AlarmSpec {
   bool reset_key = true;            // "actions.reset_key": with stop_stream, also reset the key
   double auto_stop_ratio = 8;       // "auto_stop.ratio": x the expected audience at least
   double auto_stop_sustain_s = 480; // "auto_stop.sustain_s": held this long at least
+  // "auto_stop.min_learned_minutes": never stop a channel whose usual
+  // audience the detector has seen for less than this (live minutes): a
+  // popular channel it has just met looks like a spike against the prior.
+  double auto_stop_min_learned_minutes = 120;
 };
 
 // Parses and validates (unknown members refused, so a typo cannot silently
@@ -100,7 +104,7 @@ class AlarmService {
     AlarmSpec spec;
     std::unique_ptr<anomaly::ViewerAnomalyDetector> detector;
     std::map<std::string, PeriodMax> open;       // channel -> the period being sampled
-    std::map<std::string, bool> stopped;         // channel -> stopped in this alarm episode
+    std::map<std::string, bool> stop_pending;    // channel -> a stop failed; try again
     std::set<std::string> known;                 // channels its detector has state for
     int closed_since_save = 0;
   };

@@ -881,7 +881,9 @@ void HttpApi::Register() {
     // A player that brings ?token= is a viewer: the channel's playback rules
     // decide. Without one, only earshot's scanners (loopback) may play.
     const std::string token = h.Arg("token");
-    if (token.empty()) return deps_.control->OnPlay(h);
+    // Only the relayed application is named by channel id (in the ingest
+    // application the name is a secret stream key).
+    if (token.empty() || h.app != deps_.config->relay_app) return deps_.control->OnPlay(h);
     const PlaybackOutcome o = deps_.playback->AuthorizeRtmpPlay(h.name, token, h.addr);
     if (o.http_status == 200) return ingest::HookAnswer::Allow();
     return ingest::HookAnswer{o.http_status, "", "playback refused"};
@@ -894,6 +896,7 @@ void HttpApi::Register() {
   route("GET", "/hooks/nginx/playback_auth", false, [this](const httplib::Request& req, httplib::Response& res) {
     PlaybackHttpRequest r;
     r.original_uri = req.get_header_value("X-Original-URI");
+    r.token = req.get_header_value("X-Playback-Token");
     r.client_address = req.get_header_value("X-Real-IP");
     r.origin = req.get_header_value("Origin");
     r.user_agent = req.get_header_value("User-Agent");

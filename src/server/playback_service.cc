@@ -54,6 +54,10 @@ std::string RevokedKey(std::string_view channel_id, std::string_view viewer_id) 
 
 std::optional<HlsFile> ParseHlsPath(std::string_view path) {
   path = path.substr(0, path.find('?'));
+  if (path.find_first_of("#%\\") != std::string_view::npos || path.find("//") != std::string_view::npos ||
+      path.find("/.") != std::string_view::npos) {
+    return std::nullopt;
+  }
   const size_t slash = path.rfind('/');
   std::string_view file = slash == std::string_view::npos ? path : path.substr(slash + 1);
   HlsFile out;
@@ -287,7 +291,16 @@ PlaybackOutcome PlaybackService::Decide(const std::string& channel_id, playback:
   out.reason = std::string(playback::DenyReasonName(d.reason));
   out.cors_origin = d.cors_origin;
   if (d.http_status == 200) {
-    viewers_.Seen(channel_id, d.viewer_key, now_ms);
+    std::string key = d.viewer_key;
+    if (key.starts_with("t:")) {
+      // A token without a viewer id may be shared: each address + user agent
+      // playing it is a viewer of its own (a leaked token's audience counts).
+      std::string who(request.client_address);
+      who += '\n';
+      who += request.user_agent;
+      key += ':' + std::to_string(std::hash<std::string>{}(who));
+    }
+    viewers_.Seen(channel_id, key, now_ms);
   } else {
     // The reason goes to the log and the metrics, never to the viewer.
     Log(LogLevel::kInfo, "playback refused",
@@ -306,9 +319,11 @@ PlaybackOutcome PlaybackService::AuthorizeHls(const PlaybackHttpRequest& r) {
     Count(out);
     return out;
   }
-  const size_t q = r.original_uri.find('?');
-  const std::string token =
-      q == std::string::npos ? std::string() : QueryValue(std::string_view(r.original_uri).substr(q + 1), "token");
+  std::string token = r.token;
+  if (token.empty()) {
+    const size_t q = r.original_uri.find('?');
+    if (q != std::string::npos) token = QueryValue(std::string_view(r.original_uri).substr(q + 1), "token");
+  }
   playback::PlaybackRequest req;
   req.kind = file->kind;
   req.token = token;
@@ -328,11 +343,25 @@ PlaybackOutcome PlaybackService::AuthorizeRtmpPlay(std::string_view channel_id, 
 }
 
 bool PlaybackService::ClaimSingleUse(std::string_view uuid, std::string_view viewer_binding, int64_t exp_s) {
+  const int64_t now_s = UnixMillisNow() / 1000;
+  {
+    std::lock_guard lock(single_use_mutex_);
+    auto it = single_use_.find(std::string(uuid));
+    if (it != single_use_.end() && it->second.second > now_s) return it->second.first == viewer_binding;
+  }
   auto claimed = state_.ClaimSingleUseToken(uuid, viewer_binding, exp_s, UnixMillisNow() / 1000);
   if (!claimed) {
     // Fail closed: a single-use token that cannot be recorded is not honoured.
     Log(LogLevel::kWarn, "single-use token refused: state store unavailable", {{"error", claimed.error().ToString()}});
     return false;
+  }
+  if (*claimed) {
+    std::lock_guard lock(single_use_mutex_);
+    if (single_use_.size() >= 100000) {
+      std::erase_if(single_use_, [now_s](const auto& e) { return e.second.second <= now_s; });
+      if (single_use_.size() >= 100000) single_use_.clear();  // bounded; the store still knows
+    }
+    single_use_[std::string(uuid)] = {std::string(viewer_binding), exp_s};
   }
   return *claimed;
 }

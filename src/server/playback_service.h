@@ -46,7 +46,10 @@ struct PlaybackServiceOptions {
 
 // One HLS request as nginx's auth_request forwards it.
 struct PlaybackHttpRequest {
-  std::string original_uri;  // X-Original-URI: /hls/<channel>.m3u8?token=...
+  std::string original_uri;  // X-Original-URI: /hls/<channel>.m3u8 (the generated config
+                             // sends nginx's $uri; a ?token= query is read when there
+                             // is no X-Playback-Token)
+  std::string token;         // X-Playback-Token ($arg_token); "" = none
   std::string client_address;  // X-Real-IP
   std::string origin;        // Origin ("" when the player sent none)
   std::string user_agent;
@@ -60,7 +63,9 @@ struct PlaybackOutcome {
 };
 
 // The channel id in an HLS file name ("ch-abc.m3u8", "ch-abc-12.ts") and
-// whether it is a playlist; nullopt for anything else.
+// whether it is a playlist; nullopt for anything else, and for any path
+// that nginx could read differently from its last segment: '#', '%', '\\',
+// "//" or "/." anywhere in it.
 struct HlsFile {
   std::string channel_id;
   playback::RequestKind kind = playback::RequestKind::kPlaylist;
@@ -149,6 +154,11 @@ class PlaybackService final : public playback::PlaybackAuthState {
   std::unordered_map<std::string, int64_t> revoked_;
 
   std::mutex keys_mutex_;  // serialises key imports/deletes with ReloadKeys
+
+  // Single-use claims already made by this process: uuid -> (binding, exp_s),
+  // so a viewer's every segment does not write SQLite. GUARDED_BY(single_use_mutex_)
+  std::mutex single_use_mutex_;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> single_use_;
 
   std::mutex flush_mutex_;
   std::condition_variable flush_cv_;

@@ -1,5 +1,8 @@
 #include "store/sqlite.h"
 
+#include <chrono>
+#include <thread>
+
 #include <sqlite3.h>
 
 #include <cassert>
@@ -226,9 +229,19 @@ Status Database::Configure(const OpenOptions& options) {
   if (options.wal && path_.string() != ":memory:") {
     // journal_mode answers with the mode in effect; a file system without
     // shared memory support keeps the old one, which still works (slower).
-    auto stmt = Prepare("PRAGMA journal_mode=WAL");
-    if (!stmt) return std::unexpected(stmt.error());
-    if (auto status = stmt->Run(); !status) return status;
+    // Switching to WAL takes an exclusive lock and SQLite may answer BUSY at
+    // once, without its busy handler, while another process or thread
+    // creates the same new file: retry for up to busy_timeout_ms.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
+    for (;;) {
+      auto stmt = Prepare("PRAGMA journal_mode=WAL");
+      Status status = stmt ? stmt->Run() : Status(std::unexpected(stmt.error()));
+      if (status) break;
+      if (status.error().code() != ErrorCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) {
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   } else {
     // Still read the file now, so a damaged one is reported by Open().
     auto stmt = Prepare("PRAGMA schema_version");

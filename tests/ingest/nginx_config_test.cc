@@ -102,7 +102,12 @@ TEST(NginxConfigTest, DefaultsProduceTheDocumentedLayout) {
   const std::string upstream = Block(c, "upstream earshot_playback_auth {");
   EXPECT_TRUE(Contains(upstream, "server 127.0.0.1:8080;")) << c;
   EXPECT_TRUE(Contains(upstream, "keepalive 8;"));
-  EXPECT_TRUE(Contains(auth, "proxy_set_header X-Original-URI $request_uri;"));
+  // The viewer's path and token, captured in the HLS location (inside the
+  // subrequest $uri would be /_earshot/playback_auth).
+  EXPECT_TRUE(Contains(hls, "set $earshot_path $uri;"));
+  EXPECT_TRUE(Contains(hls, "set $earshot_token $arg_token;"));
+  EXPECT_TRUE(Contains(auth, "proxy_set_header X-Original-URI $earshot_path;"));
+  EXPECT_TRUE(Contains(auth, "proxy_set_header X-Playback-Token $earshot_token;"));
   EXPECT_TRUE(Contains(auth, "proxy_set_header X-Real-IP $remote_addr;"));
   EXPECT_TRUE(Contains(auth, "proxy_set_header Origin $http_origin;"));
   EXPECT_TRUE(Contains(auth, "proxy_pass_request_body off;"));
@@ -222,6 +227,7 @@ TEST(NginxConfigTest, InvalidOptionsAreRefusedNamingTheOption) {
       {"error_log_level", [](auto& o) { o.error_log_level = "verbose"; }},
       {"worker_connections", [](auto& o) { o.worker_connections = 0; }},
       {"trusted_proxies", [](auto& o) { o.trusted_proxies = {"all"}; }},
+      {"trusted_proxies", [](auto& o) { o.trusted_proxies = {"0.0.0.0/0"}; }},
       {"trusted_proxies", [](auto& o) { o.trusted_proxies = {"10.0.0.1; allow all"}; }},
       {"rtmp_listen", [](auto& o) { o.rtmp_listen = ""; }},
       {"rtmp_listen", [](auto& o) { o.rtmp_listen = "0.0.0.0 ssl"; }},

@@ -18,6 +18,7 @@ TEST(AlarmSpecTest, DefaultsAreTheManagedServiceOnes) {
   EXPECT_EQ(s->evaluation_periods, 3);
   EXPECT_TRUE(s->notify);
   EXPECT_FALSE(s->stop_stream);  // auto-stop is opt-in
+  EXPECT_EQ(s->auto_stop_min_learned_minutes, 120);  // and never on a channel it has just met
   const nlohmann::json j = AlarmSpecToJson(*s);
   EXPECT_TRUE(j["channel_id"].is_null());
   EXPECT_EQ(j["treat_missing_data"], "missing");
@@ -33,7 +34,7 @@ TEST(AlarmSpecTest, EveryMemberIsReadAndRoundTrips) {
                              {"treat_missing_data", "notBreaching"},
                              {"min_sustain_s", 120},
                              {"actions", {{"notify", false}, {"stop_stream", true}, {"reset_key", false}}},
-                             {"auto_stop", {{"ratio", 12}, {"sustain_s", 600}}}};
+                             {"auto_stop", {{"ratio", 12}, {"sustain_s", 600}, {"min_learned_minutes", 30}}}};
   auto s = AlarmSpecFromJson(in);
   ASSERT_TRUE(s) << s.error().ToString();
   EXPECT_EQ(AlarmSpecToJson(*s), in);

@@ -213,6 +213,14 @@ TEST_F(PlaybackE2eTest, PrivateChannelNeedsAValidTokenFromAnAllowedPlace) {
   // Not strict: segments are not origin-checked.
   EXPECT_EQ(Get(d, "/hls/" + segment, evil).status, 200);
 
+  // A raw '#' must not make nginx serve this channel while earshot checks
+  // another (public) one: earshot sees the path nginx serves.
+  ApiResponse pub = d.Call("POST", "/v1/channels", {{"name", "public"}});
+  ASSERT_EQ(pub.status, 201) << pub.text;
+  const std::string public_id = pub.body["channel"]["id"];
+  EXPECT_NE(Get(d, "/hls/" + s->channel + ".m3u8#/" + public_id + ".m3u8", france).status, 200);
+  EXPECT_NE(Get(d, "/hls/" + segment.substr(0, segment.find('?')) + "#/x/" + public_id + "-1.ts", france).status, 200);
+
   // Countries: the US is not allowed; an address the database lacks neither.
   Viewer us = france;
   us.address = kUnitedStates;
@@ -393,7 +401,8 @@ TEST_F(PlaybackE2eTest, ViewerSpikeRaisesTheAlarmNotifiesAndStopsTheStream) {
                               {"evaluation_periods", 3},
                               {"min_sustain_s", 3},
                               {"actions", {{"notify", true}, {"stop_stream", true}, {"reset_key", true}}},
-                              {"auto_stop", {{"ratio", 4}, {"sustain_s", 5}}}});
+                              // A brand-new channel: the test waives the learning time.
+                              {"auto_stop", {{"ratio", 4}, {"sustain_s", 5}, {"min_learned_minutes", 0}}}});
   ASSERT_EQ(alarm.status, 201) << alarm.text;
   const std::string alarm_id = alarm.body.value("id", "");
 

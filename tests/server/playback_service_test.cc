@@ -32,6 +32,12 @@ TEST(PlaybackPathsTest, HlsFileNamesGiveTheChannelAndTheKind) {
   EXPECT_FALSE(ParseHlsPath("/hls/.m3u8"));
   EXPECT_FALSE(ParseHlsPath("/hls/ch%2e.m3u8"));        // no escapes in channel ids
   EXPECT_FALSE(ParseHlsPath("/hls/../../etc/passwd"));
+  // Anything nginx could resolve to another file than the last segment says.
+  EXPECT_FALSE(ParseHlsPath("/hls/ch-priv.m3u8#/ch-pub.m3u8"));
+  EXPECT_FALSE(ParseHlsPath("/hls/ch-priv%2em3u8/ch-pub.m3u8"));
+  EXPECT_FALSE(ParseHlsPath("/hls//ch-pub.m3u8"));
+  EXPECT_FALSE(ParseHlsPath("/hls/./ch-pub.m3u8"));
+  EXPECT_FALSE(ParseHlsPath("/hls/ch-priv.m3u8\\ch-pub.m3u8"));
 }
 
 TEST(PlaybackPathsTest, QueryValuesArePercentDecodedAndFirstNameWins) {
