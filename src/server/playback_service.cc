@@ -243,9 +243,21 @@ Result<playback::ChannelAccess> PlaybackService::Channel(const std::string& chan
   {
     std::lock_guard lock(channels_mutex_);
     auto it = channels_.find(channel_id);
-    if (it != channels_.end() && now_ms - it->second.fetched_ms < kChannelCacheMs) return it->second.access;
+    if (it != channels_.end() && now_ms - it->second.fetched_ms < kChannelCacheMs) {
+      // An empty id marks a channel that did not exist: requests for made-up
+      // names cost no store read each.
+      if (it->second.access.channel_id.empty()) {
+        return MakeError(ErrorCode::kNotFound, "no channel " + channel_id);
+      }
+      return it->second.access;
+    }
   }
   auto c = state_.GetChannel(channel_id);
+  if (!c && c.error().code() == ErrorCode::kNotFound) {
+    std::lock_guard lock(channels_mutex_);
+    if (channels_.size() > 100000) channels_.clear();
+    channels_[channel_id] = {playback::ChannelAccess{}, now_ms};
+  }
   if (!c) return std::unexpected(c.error());
   playback::ChannelAccess access;
   access.channel_id = c->id;
@@ -256,6 +268,16 @@ Result<playback::ChannelAccess> PlaybackService::Channel(const std::string& chan
   if (channels_.size() > 100000) channels_.clear();  // bounded; refilled on demand
   channels_[channel_id] = {access, now_ms};
   return access;
+}
+
+bool PlaybackService::ShouldLogRefusal(int64_t now_ms) {
+  const int64_t second = now_ms / 1000;
+  std::lock_guard lock(log_mutex_);
+  if (second != log_second_) {
+    log_second_ = second;
+    logged_this_second_ = 0;
+  }
+  return ++logged_this_second_ <= kMaxRefusalLogsPerSecond;
 }
 
 void PlaybackService::Count(const PlaybackOutcome& outcome) {
@@ -292,7 +314,13 @@ PlaybackOutcome PlaybackService::Decide(const std::string& channel_id, playback:
   out.cors_origin = d.cors_origin;
   if (d.http_status == 200) {
     std::string key = d.viewer_key;
-    if (key.starts_with("t:")) {
+    if (key.starts_with("a:")) {
+      // No token: a viewer is an address + user agent, but one address counts
+      // as at most kMaxViewersPerAddress viewers, so rotating user agents
+      // cannot inflate a channel's audience (and trip its alarms).
+      const size_t ua = std::hash<std::string_view>{}(request.user_agent) % kMaxViewersPerAddress;
+      key = "a:" + std::string(request.client_address) + ":" + std::to_string(ua);
+    } else if (key.starts_with("t:")) {
       // A token without a viewer id may be shared: each address + user agent
       // playing it is a viewer of its own (a leaked token's audience counts).
       std::string who(request.client_address);
@@ -301,8 +329,10 @@ PlaybackOutcome PlaybackService::Decide(const std::string& channel_id, playback:
       key += ':' + std::to_string(std::hash<std::string>{}(who));
     }
     viewers_.Seen(channel_id, key, now_ms);
-  } else {
-    // The reason goes to the log and the metrics, never to the viewer.
+  } else if (ShouldLogRefusal(now_ms)) {
+    // The reason goes to the log and the metrics, never to the viewer. At
+    // most kMaxRefusalLogsPerSecond lines a second (a flood of bad requests
+    // must not flood the log; the metrics count every one).
     Log(LogLevel::kInfo, "playback refused",
         {{"channel_id", channel_id}, {"reason", out.reason}, {"status", out.http_status},
          {"client", std::string(request.client_address)}});

@@ -125,6 +125,10 @@ class PlaybackService final : public playback::PlaybackAuthState {
                        int64_t session_version) override;
 
   static constexpr int64_t kChannelCacheMs = 2000;
+  static constexpr int kMaxRefusalLogsPerSecond = 20;
+  // Viewers without a token counted per address at most (NAT'd households
+  // and offices undercount beyond this).
+  static constexpr size_t kMaxViewersPerAddress = 4;
 
  private:
   PlaybackService(state::StateStore& state, Metrics* metrics, PlaybackServiceOptions options);
@@ -134,6 +138,7 @@ class PlaybackService final : public playback::PlaybackAuthState {
   PlaybackOutcome Decide(const std::string& channel_id, playback::PlaybackRequest request,
                          int64_t now_ms);
   void Count(const PlaybackOutcome& outcome);
+  bool ShouldLogRefusal(int64_t now_ms);
 
   state::StateStore& state_;
   Metrics* metrics_;
@@ -152,6 +157,10 @@ class PlaybackService final : public playback::PlaybackAuthState {
   std::mutex revoked_mutex_;
   // "channel\nviewer" -> highest revoked session version. GUARDED_BY(revoked_mutex_)
   std::unordered_map<std::string, int64_t> revoked_;
+
+  std::mutex log_mutex_;
+  int64_t log_second_ = 0;       // GUARDED_BY(log_mutex_)
+  int logged_this_second_ = 0;   // GUARDED_BY(log_mutex_)
 
   std::mutex keys_mutex_;  // serialises key imports/deletes with ReloadKeys
 

@@ -433,8 +433,9 @@ TEST_F(IngestE2eQuietLogTest, RelayedStreamIsServedAsHlsUnderTheChannelIdAndNeve
   ASSERT_GE(segment->body.size(), 188u);
   EXPECT_EQ(segment->body[0], 0x47) << "not an MPEG-TS segment";
 
-  // The authorisation saw the viewer's request: URI with the token, address,
-  // Origin; for the playlist and for the segment.
+  // The authorisation saw the viewer's request: the path nginx serves (no
+  // query), the token apart, address, Origin; for the playlist and for the
+  // segment.
   bool saw_playlist = false;
   bool saw_segment = false;
   for (const RecordedRequest& request : auth_->Requests()) {
@@ -443,8 +444,10 @@ TEST_F(IngestE2eQuietLogTest, RelayedStreamIsServedAsHlsUnderTheChannelIdAndNeve
     EXPECT_EQ(request.Header("Origin"), kOrigin);
     EXPECT_TRUE(request.body.empty());
     const std::string uri = request.Header("X-Original-URI");
-    saw_playlist = saw_playlist || uri == PlaylistTarget();
-    saw_segment = saw_segment || uri == segment_target;
+    EXPECT_EQ(uri.find('?'), std::string::npos) << uri;
+    EXPECT_EQ(request.Header("X-Playback-Token"), kToken);
+    saw_playlist = saw_playlist || uri == PathOf(PlaylistTarget());
+    saw_segment = saw_segment || uri == PathOf(segment_target);
   }
   EXPECT_TRUE(saw_playlist) << "no authorisation request for " << PlaylistTarget();
   EXPECT_TRUE(saw_segment) << "no authorisation request for " << segment_target;

@@ -166,5 +166,38 @@ TEST_F(PlaybackServiceTest, ViewersAreCountedAndTheirMinutesStored) {
   for (const auto& m : *minutes) EXPECT_LE(m.max_viewers, 2);
 }
 
+TEST_F(PlaybackServiceTest, PublicViewersCountPerAddressAtMostFour) {
+  state::ChannelUpdate u;
+  u.is_private = false;
+  ASSERT_TRUE(state_->UpdateChannel(channel_, u));
+  service_->InvalidateChannel(channel_);
+  auto play = [&](const std::string& address, const std::string& agent) {
+    PlaybackHttpRequest r;
+    r.original_uri = "/hls/" + channel_ + ".m3u8";
+    r.client_address = address;
+    r.user_agent = agent;
+    return service_->AuthorizeHls(r).http_status;
+  };
+  // One address rotating its user agent is at most 4 viewers.
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(play("198.51.100.7", "agent/" + std::to_string(i)), 200);
+  const int64_t one_address = service_->ViewerCount(channel_);
+  EXPECT_GE(one_address, 1);
+  EXPECT_LE(one_address, 4);
+  // Other addresses are other viewers.
+  ASSERT_EQ(play("198.51.100.8", "agent/0"), 200);
+  ASSERT_EQ(play("198.51.100.9", "agent/0"), 200);
+  EXPECT_EQ(service_->ViewerCount(channel_), one_address + 2);
+}
+
+TEST_F(PlaybackServiceTest, ASharedTokenWithoutViewerIdCountsEachPlace) {
+  ASSERT_TRUE(service_->ImportKey("site", key_.PublicPem()));
+  const std::string shared = Token(key_);  // no aws:viewer-id
+  EXPECT_EQ(Play(shared, "192.0.2.1").http_status, 200);
+  EXPECT_EQ(Play(shared, "192.0.2.1").http_status, 200);  // the same viewer again
+  EXPECT_EQ(Play(shared, "192.0.2.2").http_status, 200);
+  EXPECT_EQ(Play(shared, "192.0.2.3").http_status, 200);
+  EXPECT_EQ(service_->ViewerCount(channel_), 3);
+}
+
 }  // namespace
 }  // namespace earshot::server
