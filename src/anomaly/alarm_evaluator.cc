@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "anomaly/floor_div.h"
 #include "anomaly/state_codec.h"
 
 namespace earshot::anomaly {
@@ -12,11 +13,7 @@ constexpr uint8_t kVersion = 1;
 constexpr int kMaxEvaluationPeriods = 64;
 constexpr size_t kMaxReasonBytes = 4096;
 
-int64_t PeriodOf(int64_t t, int64_t period) {
-  int64_t q = t / period;
-  if (t % period != 0 && t < 0) --q;
-  return q;
-}
+int64_t PeriodOf(int64_t t, int64_t period) { return FloorDiv(t, period); }
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "anomaly/floor_div.h"
 #include "anomaly/state_codec.h"
 
 namespace earshot::anomaly {
@@ -14,11 +15,6 @@ constexpr int64_t kSecondsPerHour = 3600;
 // 1970-01-01 was a Thursday: shifting by 3 days makes bin 0 Monday 00:00 UTC.
 constexpr int64_t kEpochHourOfWeek = 72;
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
 
 int HourOfWeek(int64_t t) {
   const int64_t h = FloorDiv(t, kSecondsPerHour) + kEpochHourOfWeek;

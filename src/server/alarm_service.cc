@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "anomaly/floor_div.h"
 #include "common/log.h"
 #include "common/time_format.h"
 
@@ -235,8 +236,8 @@ void AlarmService::SaveStates(Runtime& r) {
   r.closed_since_save = 0;
 }
 
-void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const PeriodMax& period,
-                               std::vector<state::AlarmPointRecord>& points) {
+void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const std::string& stream_id,
+                               const PeriodMax& period, std::vector<state::AlarmPointRecord>& points) {
   const anomaly::ChannelDetector* before = r.detector->Find(channel);
   const anomaly::AlarmState was = before ? before->evaluator().state() : anomaly::AlarmState::kInsufficientData;
   const bool was_auto_stop = before != nullptr && before->auto_stop();
@@ -265,8 +266,6 @@ void AlarmService::ClosePeriod(Runtime& r, const std::string& channel, const Per
                                  {"band_low", p.band.band_low},
                                  {"band_high", p.band.band_high},
                                  {"period_start", IsoTimeUtc(period.period_start_s * 1000)}};
-  auto live = state_.LiveSession(channel);
-  const std::string stream_id = live && live->has_value() ? (*live)->stream_id : std::string();
   if (p.state != was && (p.state == anomaly::AlarmState::kAlarm || was == anomaly::AlarmState::kAlarm)) {
     nlohmann::json d = detail;
     const auto* after = r.detector->Find(channel);
@@ -315,19 +314,22 @@ void AlarmService::Tick(int64_t now_ms) {
     return;
   }
   const std::map<std::string, int64_t> counts = viewers_.ViewerCounts();
+  std::map<std::string, std::string> live_stream;  // channel -> its live stream id
+  for (const auto& session : *live) live_stream[session.channel_id] = session.stream_id;
   std::vector<state::AlarmPointRecord> points;
   std::lock_guard lock(mutex_);
   for (auto& [id, rp] : alarms_) {
     Runtime& r = *rp;
-    const int64_t period = now_s - ((now_s % r.spec.period_s) + r.spec.period_s) % r.spec.period_s;
+    const int64_t period = anomaly::FloorDiv(now_s, r.spec.period_s) * r.spec.period_s;
     std::set<std::string> channels;
-    for (const auto& s : *live) {
-      if (r.spec.channel_id.empty() || r.spec.channel_id == s.channel_id) channels.insert(s.channel_id);
+    for (const auto& [channel, stream_id] : live_stream) {
+      if (r.spec.channel_id.empty() || r.spec.channel_id == channel) channels.insert(channel);
     }
     // Close the periods that ended (also of channels no longer live).
     for (auto& [channel, open] : r.open) {
       if (open.has && open.period_start_s < period) {
-        ClosePeriod(r, channel, open, points);
+        const auto l = live_stream.find(channel);
+        ClosePeriod(r, channel, l == live_stream.end() ? std::string() : l->second, open, points);
         open.has = false;
       }
     }

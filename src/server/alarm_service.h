@@ -111,7 +111,9 @@ class AlarmService {
 
   Result<std::unique_ptr<Runtime>> MakeRuntime(const state::AlarmRecord& record);
   nlohmann::json RuntimeJson(const Runtime& r) const;
-  void ClosePeriod(Runtime& r, const std::string& channel, const PeriodMax& period,
+  // `stream_id`: the channel's live stream ("" when it is offline now).
+  void ClosePeriod(Runtime& r, const std::string& channel, const std::string& stream_id,
+                   const PeriodMax& period,
                    std::vector<state::AlarmPointRecord>& points);
   void SaveStates(Runtime& r);
 

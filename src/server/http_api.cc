@@ -379,7 +379,10 @@ void HttpApi::Register() {
     const int64_t to_s = to->value_or(now_s);
     const int64_t from_s = from->value_or(to_s - 24 * 3600);
     if (from_s > to_s) return WriteError(res, 400, "invalid_argument", "from must not be after to");
-    (void)deps_.playback->FlushViewerMinutes();
+    // The minutes closed since the last periodic flush, so the answer is current.
+    if (Status f = deps_.playback->FlushViewerMinutes(); !f) {
+      Log(LogLevel::kWarn, "viewer counts not stored before answering", {{"error", f.error().ToString()}});
+    }
     auto minutes = deps_.playback->ViewerMinutes(id, from_s, to_s);
     if (!minutes) return WriteError(res, minutes.error());
     nlohmann::json series = nlohmann::json::array();
