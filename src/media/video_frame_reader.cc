@@ -30,6 +30,10 @@ namespace {
 constexpr int kMaxConsecutiveErrors = 200;
 constexpr int kMinWidth = 16;
 constexpr int kScaleFlags = SWS_AREA;
+constexpr int kThumbnailScaleFlags = SWS_BICUBIC;
+constexpr int kMaxThumbnailWidth = 8192;
+constexpr int kMinThumbnailQuality = 2;
+constexpr int kMaxThumbnailQuality = 31;
 
 struct SwsDeleter {
   void operator()(SwsContext* context) const { sws_freeContext(context); }
@@ -80,6 +84,14 @@ ErrorCode CodeForAvError(int av_error) {
     if (av_error == compat::ErrorFromErrno(e)) return ErrorCode::kUnavailable;
   }
   return ErrorCode::kIoError;
+}
+
+// True for the deprecated "J" formats, whose samples are full range whatever
+// AVFrame::color_range says.
+bool IsFullRangeFormat(AVPixelFormat format) {
+  return format == AV_PIX_FMT_YUVJ420P || format == AV_PIX_FMT_YUVJ422P ||
+         format == AV_PIX_FMT_YUVJ444P || format == AV_PIX_FMT_YUVJ440P ||
+         format == AV_PIX_FMT_YUVJ411P;
 }
 
 Status CheckLocalFile(const std::string& url, const std::string& name) {
@@ -168,6 +180,13 @@ struct VideoFrameReader::Impl {
     return Ok();
   }
 
+  // Makes the thumbnail of the current frame into `jpeg` (left empty on
+  // failure, which the caller counts).
+  Status MakeThumbnail(std::vector<uint8_t>& jpeg);
+  // (Re)creates the scaler and the encoder for a w x h thumbnail of the
+  // current frame when the sizes or the source format changed.
+  Status PrepareThumbnail(int w, int h);
+
   Result<bool> Next(VideoFrame& out);
 
   std::string name;
@@ -178,6 +197,20 @@ struct VideoFrameReader::Impl {
   PacketPtr packet;
   FramePtr frame;
   SwsPtr sws;
+  // Thumbnails (only used when options.thumbnail_every_ms > 0).
+  struct ThumbnailKey {
+    int src_w = 0, src_h = 0, src_format = -1, src_range = -1, src_space = -1, w = 0, h = 0;
+    bool operator==(const ThumbnailKey&) const = default;
+  };
+  ThumbnailKey thumb_key;
+  SwsPtr thumb_sws;
+  CodecContextPtr thumb_encoder;
+  FramePtr thumb_frame;
+  PacketPtr thumb_packet;
+  int64_t thumb_anchor_ms = std::numeric_limits<int64_t>::min();  // pts of the first thumbnail
+  int64_t next_thumb_ms = std::numeric_limits<int64_t>::min();
+  int64_t thumb_pts = 0;  // encoder frame counter (pts must increase)
+  uint64_t thumb_failures = 0;
   int stream_index = -1;
   AVRational time_base{1, 1000};
   int64_t start_ts = compat::kNoPtsValue;
@@ -198,6 +231,90 @@ struct VideoFrameReader::Impl {
   std::atomic<bool> stalled{false};
 };
 
+Status VideoFrameReader::Impl::PrepareThumbnail(int w, int h) {
+  const AVFrame& f = *frame;
+  const auto src_format = static_cast<AVPixelFormat>(f.format);
+  const int src_range = f.color_range == AVCOL_RANGE_JPEG || IsFullRangeFormat(src_format) ? 1 : 0;
+  const ThumbnailKey key{f.width, f.height, f.format, src_range, f.colorspace, w, h};
+  if (key == thumb_key && thumb_sws && thumb_encoder) return Ok();
+  thumb_key = {};
+  thumb_sws.reset(sws_getContext(f.width, f.height, src_format, w, h, AV_PIX_FMT_YUV420P,
+                                 kThumbnailScaleFlags, nullptr, nullptr, nullptr));
+  if (!thumb_sws) return MakeError(ErrorCode::kUnsupported, "no scaler for the thumbnail");
+  // Source: the frame's matrix and range; destination: JPEG (BT.601, full
+  // range). Refused for non-YUV sources, which carry no range; harmless.
+  const int* src_matrix = sws_getCoefficients(f.colorspace);
+  sws_setColorspaceDetails(thumb_sws.get(), src_matrix, src_range,
+                           sws_getCoefficients(SWS_CS_ITU601), 1, 0, 1 << 16, 1 << 16);
+
+  const AVCodec* mjpeg = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+  if (mjpeg == nullptr) return MakeError(ErrorCode::kUnsupported, "no MJPEG encoder in this build");
+  thumb_encoder = MakeCodecContext(mjpeg);
+  if (!thumb_frame) thumb_frame = MakeFrame();
+  if (!thumb_packet) thumb_packet = MakePacket();
+  if (!thumb_encoder || !thumb_frame || !thumb_packet) {
+    return MakeError(ErrorCode::kResourceExhausted, "out of memory");
+  }
+  AVCodecContext& e = *thumb_encoder;
+  e.width = w;
+  e.height = h;
+  e.pix_fmt = AV_PIX_FMT_YUV420P;
+  e.color_range = AVCOL_RANGE_JPEG;  // full range: what JPEG decoders assume
+  e.colorspace = AVCOL_SPC_BT470BG;
+  e.sample_aspect_ratio = AVRational{1, 1};  // square pixels: the aspect is in the size
+  e.time_base = AVRational{1, 25};
+  e.thread_count = 1;
+  e.flags |= AV_CODEC_FLAG_QSCALE;
+  e.global_quality = FF_QP2LAMBDA * options.thumbnail_quality;
+  if (int ret = avcodec_open2(&e, mjpeg, nullptr); ret < 0) {
+    thumb_encoder.reset();
+    return MakeError(ErrorCode::kUnsupported,
+                     "cannot open the MJPEG encoder: " + DescribeAvError(ret));
+  }
+  av_frame_unref(thumb_frame.get());
+  thumb_frame->format = AV_PIX_FMT_YUV420P;
+  thumb_frame->width = w;
+  thumb_frame->height = h;
+  if (int ret = av_frame_get_buffer(thumb_frame.get(), 0); ret < 0) {
+    thumb_encoder.reset();
+    return MakeError(ErrorCode::kResourceExhausted, "thumbnail buffer: " + DescribeAvError(ret));
+  }
+  thumb_key = key;
+  return Ok();
+}
+
+Status VideoFrameReader::Impl::MakeThumbnail(std::vector<uint8_t>& jpeg) {
+  const AVFrame& f = *frame;
+  const double sar = f.sample_aspect_ratio.num > 0 && f.sample_aspect_ratio.den > 0
+                         ? av_q2d(f.sample_aspect_ratio)
+                         : 1.0;
+  const double display_w = f.width * sar;
+  const int w = options.thumbnail_width & ~1;
+  const int h = std::max(2, static_cast<int>(std::lround(w * f.height / display_w / 2)) * 2);
+  if (Status s = PrepareThumbnail(w, h); !s) return s;
+  AVFrame& t = *thumb_frame;
+  if (int ret = av_frame_make_writable(&t); ret < 0) {
+    return MakeError(ErrorCode::kResourceExhausted, "thumbnail buffer: " + DescribeAvError(ret));
+  }
+  sws_scale(thumb_sws.get(), f.data, f.linesize, 0, f.height, t.data, t.linesize);
+  t.pts = thumb_pts++;
+  t.quality = thumb_encoder->global_quality;
+  t.color_range = AVCOL_RANGE_JPEG;
+  t.colorspace = AVCOL_SPC_BT470BG;
+  t.sample_aspect_ratio = AVRational{1, 1};
+  int ret = avcodec_send_frame(thumb_encoder.get(), &t);
+  if (ret >= 0) ret = avcodec_receive_packet(thumb_encoder.get(), thumb_packet.get());
+  if (ret < 0) {
+    thumb_encoder.reset();  // start from a clean encoder next time
+    thumb_key = {};
+    return MakeError(ErrorCode::kInternal, "MJPEG encoding failed: " + DescribeAvError(ret));
+  }
+  const AVPacket& p = *thumb_packet;
+  jpeg.assign(p.data, p.data + p.size);
+  av_packet_unref(thumb_packet.get());
+  return Ok();
+}
+
 Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
   if (failure) return std::unexpected(*failure);
   const double period_ms = options.fps > 0 ? 1000.0 / options.fps : 0;
@@ -212,7 +329,10 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
       } unref{frame.get()};
       if ((frame->flags & compat::kFrameFlagCorrupt) != 0) ++damaged;
       const int64_t ms = FrameMs();
-      if (ms < last_pts_ms - 10000) next_sample_ms = std::numeric_limits<int64_t>::min();  // jump back
+      if (ms < last_pts_ms - 10000) {  // jump back: start both cadences afresh
+        next_sample_ms = std::numeric_limits<int64_t>::min();
+        thumb_anchor_ms = next_thumb_ms = std::numeric_limits<int64_t>::min();
+      }
       last_pts_ms = ms;
       if (period_ms > 0 && ms < next_sample_ms) continue;
       if (period_ms > 0) {
@@ -230,6 +350,17 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
       }
       out.pts_ms = ms;
       out.keyframe = frame->key_frame != 0;
+      out.thumbnail_jpeg.clear();
+      if (options.thumbnail_every_ms > 0 && ms >= next_thumb_ms) {
+        const int64_t every = options.thumbnail_every_ms;
+        if (thumb_anchor_ms == std::numeric_limits<int64_t>::min()) thumb_anchor_ms = ms;
+        next_thumb_ms = thumb_anchor_ms + ((ms - thumb_anchor_ms) / every + 1) * every;
+        if (!MakeThumbnail(out.thumbnail_jpeg)) {
+          out.thumbnail_jpeg.clear();
+          ++thumb_failures;
+          TakeLibavLogMessage();
+        }
+      }
       ++returned;
       return true;
     }
@@ -316,6 +447,20 @@ Result<std::unique_ptr<VideoFrameReader>> VideoFrameReader::Open(const std::stri
   if (options.max_width < kMinWidth) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "video input " + name + ": max_width must be >= " + std::to_string(kMinWidth));
+  }
+  if (options.thumbnail_every_ms > 0) {
+    if (options.thumbnail_width < kMinWidth || options.thumbnail_width > kMaxThumbnailWidth) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "video input " + name + ": thumbnail_width must be " +
+                           std::to_string(kMinWidth) + ".." + std::to_string(kMaxThumbnailWidth));
+    }
+    if (options.thumbnail_quality < kMinThumbnailQuality ||
+        options.thumbnail_quality > kMaxThumbnailQuality) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "video input " + name + ": thumbnail_quality must be " +
+                           std::to_string(kMinThumbnailQuality) + " (best) .. " +
+                           std::to_string(kMaxThumbnailQuality) + " (smallest)");
+    }
   }
   if (!std::isfinite(options.fps)) {
     return MakeError(ErrorCode::kInvalidArgument, "video input " + name + ": fps must be finite");
@@ -417,5 +562,6 @@ const VideoStreamInfo& VideoFrameReader::info() const { return impl_->info; }
 Result<bool> VideoFrameReader::Next(VideoFrame& frame) { return impl_->Next(frame); }
 uint64_t VideoFrameReader::decoded_frames() const { return impl_->decoded; }
 uint64_t VideoFrameReader::damaged_packets() const { return impl_->damaged; }
+uint64_t VideoFrameReader::thumbnail_failures() const { return impl_->thumb_failures; }
 
 }  // namespace earshot::media

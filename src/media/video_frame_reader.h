@@ -10,6 +10,16 @@
 // are scaled with libswscale (area averaging) to at most max_width pixels,
 // keeping the display aspect ratio, 8-bit luma only.
 //
+// Optionally (thumbnail_every_ms > 0) a sampled frame also carries a colour
+// JPEG thumbnail: the first sampled frame does, then the first sampled frame
+// at or after each further thumbnail_every_ms of presentation time, counted
+// from the first thumbnail (a fixed grid, so late samples do not make the
+// cadence drift). The thumbnail is scaled with libswscale from the decoded
+// picture (already reduced when the decoder used lowres; it is then scaled
+// up) to full-range YUV 4:2:0 and encoded by libavcodec's MJPEG encoder at a
+// fixed quantiser: a baseline JFIF-compatible JPEG (FF D8 ... FF D9). With
+// thumbnails off nothing of this runs.
+//
 // No libav type appears in this header.
 //
 // Example:
@@ -68,6 +78,15 @@ struct VideoReadOptions {
   // forever. `cancel` is borrowed and must outlive the reader.
   const std::atomic<bool>* cancel = nullptr;
   double stall_timeout_s = 0;
+  // Every this many milliseconds of stream time (<= 0: never), the sampled
+  // frame also yields a colour JPEG thumbnail (VideoFrame::thumbnail_jpeg),
+  // scaled to thumbnail_width pixels wide (display aspect kept, even sizes:
+  // an odd width is rounded down), encoded with libavcodec's MJPEG encoder.
+  // When thumbnails are on, thumbnail_width must be 16..8192 and
+  // thumbnail_quality 2..31 (else Open fails with kInvalidArgument).
+  int64_t thumbnail_every_ms = 0;
+  int thumbnail_width = 320;
+  int thumbnail_quality = 5;  // MJPEG qscale 2 (best) .. 31 (smallest)
 };
 
 struct VideoStreamInfo {
@@ -86,6 +105,9 @@ struct VideoFrame {
   int height = 0;
   bool keyframe = false;
   std::vector<uint8_t> luma;
+  // A complete JPEG file (FF D8 ... FF D9); empty unless a thumbnail was due
+  // at this frame (and encoding it succeeded).
+  std::vector<uint8_t> thumbnail_jpeg;
 };
 
 class VideoFrameReader {
@@ -123,6 +145,9 @@ class VideoFrameReader {
 
   uint64_t decoded_frames() const;   // frames the decoder produced (sampled or not)
   uint64_t damaged_packets() const;  // packets/frames that failed to decode
+  // Thumbnails that were due but could not be made (scaler or encoder
+  // failure); the frame was returned without one and the cadence moved on.
+  uint64_t thumbnail_failures() const;
 
  private:
   std::unique_ptr<Impl> impl_;

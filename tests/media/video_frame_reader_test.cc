@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace earshot::media {
@@ -57,6 +60,16 @@ class VideoFrameReaderTest : public ::testing::Test {
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
   static std::string Path(const std::string& name) { return (*dir_ / name).string(); }
+  // 10 s of 16:9 H.264 (limited-range yuv420p, like live streams), made on
+  // first use: only the thumbnail tests need it.
+  static std::string Wide10() {
+    if (!fs::exists(*dir_ / "wide10.mp4")) {
+      Make("testsrc2=size=480x270:rate=10:duration=10",
+           "-c:v libx264 -preset ultrafast -g 10 -keyint_min 10 -sc_threshold 0 -pix_fmt yuv420p",
+           "wide10.mp4");
+    }
+    return "wide10.mp4";
+  }
 
   static std::vector<VideoFrame> ReadAll(const std::string& name, const VideoReadOptions& options,
                                          uint64_t* decoded = nullptr) {
@@ -233,6 +246,203 @@ TEST_F(VideoFrameReaderTest, TruncatedFileYieldsTheFramesBeforeTheDamage) {
   const auto frames = ReadAll("truncated.avi", Opts(5));
   EXPECT_GE(frames.size(), 2u);
   EXPECT_LT(frames.size(), 15u);  // the whole file would give 15
+}
+
+// --- Thumbnails -----------------------------------------------------------
+
+VideoReadOptions ThumbOpts(int64_t every_ms, int width = 320, int quality = 5) {
+  VideoReadOptions o = Opts(2);
+  o.thumbnail_every_ms = every_ms;
+  o.thumbnail_width = width;
+  o.thumbnail_quality = quality;
+  return o;
+}
+
+struct JpegShape {
+  int width = 0;
+  int height = 0;
+  int components = 0;
+};
+
+// The frame header (SOF0..SOF3) of a JPEG file, walking its marker segments;
+// nullopt when the bytes are not a JPEG file with one.
+std::optional<JpegShape> ParseJpegShape(const std::vector<uint8_t>& b) {
+  if (b.size() < 4 || b[0] != 0xFF || b[1] != 0xD8) return std::nullopt;
+  size_t i = 2;
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) return std::nullopt;
+    const uint8_t marker = b[i + 1];
+    const size_t length = static_cast<size_t>(b[i + 2]) << 8 | b[i + 3];
+    if (marker >= 0xC0 && marker <= 0xC3) {
+      if (i + 10 > b.size()) return std::nullopt;
+      JpegShape shape;
+      shape.height = b[i + 5] << 8 | b[i + 6];
+      shape.width = b[i + 7] << 8 | b[i + 8];
+      shape.components = b[i + 9];
+      return shape;
+    }
+    if (marker == 0xDA) return std::nullopt;  // scan data before any frame header
+    i += 2 + length;
+  }
+  return std::nullopt;
+}
+
+bool IsCompleteJpeg(const std::vector<uint8_t>& b) {
+  return b.size() > 100 && b[0] == 0xFF && b[1] == 0xD8 && b[b.size() - 2] == 0xFF &&
+         b[b.size() - 1] == 0xD9;
+}
+
+TEST_F(VideoFrameReaderTest, ThumbnailsAtTheRequestedCadence) {
+  auto reader = VideoFrameReader::Open(Path(Wide10()), ThumbOpts(2000));
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  std::vector<VideoFrame> frames;
+  for (int guard = 0; guard < 1000; ++guard) {
+    VideoFrame f;
+    auto more = (*reader)->Next(f);
+    ASSERT_TRUE(more) << more.error().ToString();
+    if (!*more) break;
+    frames.push_back(std::move(f));
+  }
+  ASSERT_EQ(frames.size(), 20u);  // 10 s at 2 fps
+  EXPECT_EQ((*reader)->thumbnail_failures(), 0u);
+  std::vector<int64_t> thumb_pts;
+  for (const VideoFrame& f : frames) {
+    if (f.thumbnail_jpeg.empty()) continue;
+    thumb_pts.push_back(f.pts_ms);
+    EXPECT_TRUE(IsCompleteJpeg(f.thumbnail_jpeg)) << "at " << f.pts_ms << " ms";
+    auto shape = ParseJpegShape(f.thumbnail_jpeg);
+    ASSERT_TRUE(shape) << "no JPEG frame header at " << f.pts_ms << " ms";
+    EXPECT_EQ(shape->width, 320);
+    EXPECT_EQ(shape->height, 180);    // 480x270 keeps 16:9
+    EXPECT_EQ(shape->components, 3);  // colour
+    // The luma used for hashing is unchanged by thumbnails.
+    EXPECT_EQ(f.width, 160);
+    EXPECT_EQ(f.height, 90);
+  }
+  ASSERT_EQ(thumb_pts.size(), 5u);
+  EXPECT_EQ(frames[0].pts_ms, 0);
+  EXPECT_FALSE(frames[0].thumbnail_jpeg.empty());
+  for (size_t k = 0; k < thumb_pts.size(); ++k) {
+    // The first sampled frame at or after each 2 s step.
+    EXPECT_GE(thumb_pts[k], static_cast<int64_t>(k) * 2000);
+    EXPECT_LT(thumb_pts[k], static_cast<int64_t>(k) * 2000 + 200);
+  }
+  // Pictures move, so thumbnails differ.
+  EXPECT_NE(frames[0].thumbnail_jpeg, frames[4].thumbnail_jpeg);
+
+  // Another period: 0, 3, 6, 9 s.
+  const auto every3 = ReadAll(Wide10(), ThumbOpts(3000));
+  std::vector<int64_t> at3;
+  for (const VideoFrame& f : every3) {
+    if (!f.thumbnail_jpeg.empty()) at3.push_back(f.pts_ms);
+  }
+  ASSERT_EQ(at3.size(), 4u);
+  for (size_t k = 0; k < at3.size(); ++k) {
+    EXPECT_GE(at3[k], static_cast<int64_t>(k) * 3000);
+    EXPECT_LT(at3[k], static_cast<int64_t>(k) * 3000 + 200);
+  }
+}
+
+TEST_F(VideoFrameReaderTest, NoThumbnailsUnlessAsked) {
+  for (int64_t every : {int64_t{0}, int64_t{-1000}}) {
+    VideoReadOptions o = ThumbOpts(every);
+    o.thumbnail_width = 3;  // not checked while thumbnails are off
+    o.thumbnail_quality = 99;
+    auto reader = VideoFrameReader::Open(Path(Wide10()), o);
+    ASSERT_TRUE(reader) << reader.error().ToString();
+    size_t frames = 0;
+    for (int guard = 0; guard < 1000; ++guard) {
+      VideoFrame f;
+      f.thumbnail_jpeg = {1, 2, 3};  // a reused frame is cleared
+      auto more = (*reader)->Next(f);
+      ASSERT_TRUE(more) << more.error().ToString();
+      if (!*more) break;
+      ++frames;
+      EXPECT_TRUE(f.thumbnail_jpeg.empty()) << "at " << f.pts_ms << " ms";
+    }
+    EXPECT_EQ(frames, 20u);
+    EXPECT_EQ((*reader)->thumbnail_failures(), 0u);
+  }
+}
+
+TEST_F(VideoFrameReaderTest, ThumbnailDecodesToTheSamePicture) {
+  const auto frames = ReadAll(Wide10(), ThumbOpts(5000));
+  ASSERT_FALSE(frames.empty());
+  ASSERT_FALSE(frames[0].thumbnail_jpeg.empty());
+  const std::string jpg = Path("thumb0.jpg");
+  {
+    std::ofstream out(jpg, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(frames[0].thumbnail_jpeg.data()),
+              static_cast<std::streamsize>(frames[0].thumbnail_jpeg.size()));
+  }
+  // A JPEG file libavformat reads as one MJPEG picture of 320 x 180.
+  auto reader = VideoFrameReader::Open(jpg, Opts(0, 160));
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  EXPECT_EQ((*reader)->info().codec, "mjpeg");
+  EXPECT_EQ((*reader)->info().source_width, 320);
+  EXPECT_EQ((*reader)->info().source_height, 180);
+  VideoFrame decoded;
+  auto more = (*reader)->Next(decoded);
+  ASSERT_TRUE(more && *more) << (more ? "no frame" : more.error().ToString());
+  // Its luma, at the hashing size, is the source frame's: same picture, same
+  // brightness (the limited-range source became full-range JPEG correctly:
+  // a range mistake shifts white by 20 and black by 16 levels).
+  ASSERT_EQ(decoded.width, frames[0].width);
+  ASSERT_EQ(decoded.height, frames[0].height);
+  ASSERT_EQ(decoded.luma.size(), frames[0].luma.size());
+  double sum_abs = 0;
+  double sum_diff = 0;
+  for (size_t i = 0; i < decoded.luma.size(); ++i) {
+    const int d = int{decoded.luma[i]} - int{frames[0].luma[i]};
+    sum_abs += std::abs(d);
+    sum_diff += d;
+  }
+  const auto n = static_cast<double>(decoded.luma.size());
+  EXPECT_LT(sum_abs / n, 3.0);  // about 1 when right, 8 with a range mistake
+  EXPECT_LT(std::abs(sum_diff / n), 1.5);
+}
+
+TEST_F(VideoFrameReaderTest, ThumbnailSizeQualityAndAspect) {
+  // Anamorphic 352x288 with SAR 16:11 displays as 512x288: 320 x 180.
+  const auto anamorphic = ReadAll("anamorphic.mp4", ThumbOpts(1000));
+  ASSERT_FALSE(anamorphic.empty());
+  auto shape = ParseJpegShape(anamorphic[0].thumbnail_jpeg);
+  ASSERT_TRUE(shape);
+  EXPECT_EQ(shape->width, 320);
+  EXPECT_EQ(shape->height, 180);
+
+  // The MPEG-4 clip is decoded at reduced resolution (lowres) for 160-wide
+  // luma; the thumbnail still has the asked size. An odd width is made even.
+  auto reader = VideoFrameReader::Open(Path("mpeg4.avi"), ThumbOpts(1000, 321));
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  EXPECT_GE((*reader)->info().lowres, 1);
+  VideoFrame f;
+  auto more = (*reader)->Next(f);
+  ASSERT_TRUE(more && *more);
+  shape = ParseJpegShape(f.thumbnail_jpeg);
+  ASSERT_TRUE(shape);
+  EXPECT_EQ(shape->width, 320);
+  EXPECT_EQ(shape->height, 240);
+
+  // Quality: qscale 2 makes a larger file than qscale 31.
+  const auto best = ReadAll(Wide10(), ThumbOpts(5000, 320, 2));
+  const auto smallest = ReadAll(Wide10(), ThumbOpts(5000, 320, 31));
+  ASSERT_FALSE(best.empty());
+  ASSERT_FALSE(smallest.empty());
+  ASSERT_TRUE(IsCompleteJpeg(best[0].thumbnail_jpeg));
+  ASSERT_TRUE(IsCompleteJpeg(smallest[0].thumbnail_jpeg));
+  EXPECT_GT(best[0].thumbnail_jpeg.size(), 2 * smallest[0].thumbnail_jpeg.size());
+}
+
+TEST_F(VideoFrameReaderTest, BadThumbnailOptions) {
+  for (const auto& [width, quality] :
+       std::vector<std::pair<int, int>>{{8, 5}, {10000, 5}, {320, 1}, {320, 32}}) {
+    auto reader = VideoFrameReader::Open(Path("h264.mp4"), ThumbOpts(1000, width, quality));
+    ASSERT_FALSE(reader) << width << " " << quality;
+    EXPECT_EQ(reader.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(reader.error().message().find("thumbnail_"), std::string::npos)
+        << reader.error().message();
+  }
 }
 
 }  // namespace
