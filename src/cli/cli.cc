@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -68,6 +69,7 @@ struct AddArgs {
   std::vector<std::string> tags;
   int jobs = DefaultJobs();
   bool json = false;
+  bool video = false;  // video references (AddVideo) instead of audio
   std::optional<bool> progress;
 };
 
@@ -97,6 +99,7 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
     shared.tags[tag.substr(0, eq)] = tag.substr(eq + 1);
   }
 
+  const char* media = args.video ? "video" : "audio";
   std::vector<catalog::AddItem> items;
   if (!args.manifest.empty()) {
     auto manifest = store::ParseManifest(args.manifest);
@@ -116,8 +119,8 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
     std::error_code ec;
     std::vector<fs::path> files;
     if (fs::is_directory(p, ec)) {
-      files = catalog::FindAudioFiles(p);
-      if (files.empty()) PrintWarning("no audio files found in folder " + p);
+      files = args.video ? catalog::FindVideoFiles(p) : catalog::FindAudioFiles(p);
+      if (files.empty()) PrintWarning(std::string("no ") + media + " files found in folder " + p);
     } else {
       files.push_back(p);
     }
@@ -131,7 +134,8 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
     }
   }
   if (items.empty()) {
-    PrintError("nothing to add: give audio files or folders, or --manifest FILE");
+    PrintError(std::string("nothing to add: give ") + media +
+               " files or folders, or --manifest FILE");
     return kExitSetup;
   }
   if (!args.title.empty() && items.size() > 1) {
@@ -147,9 +151,11 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
   const bool show = args.progress.value_or(ProgressBar::StderrIsTerminal());
   ProgressBar bar("fingerprinting", items.size(), show);
   const auto start = std::chrono::steady_clock::now();
-  auto outcomes = (*catalog)->Add(items, args.jobs, [&](const catalog::AddProgress& p) {
-    bar.Update(p.done, FormatDuration(p.audio_seconds) + " of audio");
-  });
+  const auto on_progress = [&](const catalog::AddProgress& p) {
+    bar.Update(p.done, FormatDuration(p.audio_seconds) + " of " + media);
+  };
+  auto outcomes = args.video ? (*catalog)->AddVideo(items, args.jobs, on_progress)
+                             : (*catalog)->Add(items, args.jobs, on_progress);
   bar.Done();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   size_t added = 0, failed = 0;
@@ -165,15 +171,16 @@ int RunCatalogAdd(const std::string& catalog_dir, const AddArgs& args) {
       if (args.json) std::cout << catalog::ErrorToJson(o.path.string(), o.entry.error()).dump() << "\n";
     }
   }
-  std::fprintf(stderr, "added %zu of %zu recordings (%s of audio) in %.1f s%s\n", added, items.size(),
-               FormatDuration(seconds).c_str(), elapsed,
+  std::fprintf(stderr, "added %zu of %zu recordings (%s of %s) in %.1f s%s\n", added, items.size(),
+               FormatDuration(seconds).c_str(), media, elapsed,
                failed ? (", " + std::to_string(failed) + " failed").c_str() : "");
   return failed ? kExitFailure : 0;
 }
 
 // --- catalog list / remove / stats ---
 int RunCatalogList(const std::string& catalog_dir, const std::string& rule_name,
-                   const std::string& search, size_t limit, bool json) {
+                   const std::string& kind_name, const std::string& search, size_t limit,
+                   bool json) {
   auto catalog = OpenCatalog(catalog_dir, /*read_only=*/true);
   if (!catalog) {
     PrintError(catalog.error().message());
@@ -188,6 +195,14 @@ int RunCatalogList(const std::string& catalog_dir, const std::string& rule_name,
     }
     filter.rule = *rule;
   }
+  if (!kind_name.empty()) {
+    auto kind = store::ParseMediaKind(kind_name);
+    if (!kind) {
+      PrintError(kind.error().message());
+      return kExitSetup;
+    }
+    filter.kind = *kind;
+  }
   filter.text = search;
   filter.limit = limit;
   auto entries = (*catalog)->List(filter);
@@ -199,16 +214,19 @@ int RunCatalogList(const std::string& catalog_dir, const std::string& rule_name,
     for (const auto& e : *entries) std::cout << catalog::EntryToJson(e).dump() << "\n";
     return 0;
   }
-  std::printf("%6s  %-5s  %8s  %-36s  %-24s  %s\n", "id", "rule", "length", "title", "artist", "rights holder");
+  std::printf("%6s  %-5s  %-5s  %8s  %-36s  %-24s  %s\n", "id", "kind", "rule", "length", "title",
+              "artist", "rights holder");
   for (const auto& e : *entries) {
-    std::printf("%6u  %-5s  %8s  %-36.36s  %-24.24s  %s\n", e.id,
-                std::string(store::BusinessRuleName(e.rule)).c_str(), FormatDuration(e.duration_s).c_str(),
-                e.metadata.title.c_str(), e.metadata.artist.c_str(), e.metadata.rights_holder.c_str());
+    std::printf("%6u  %-5s  %-5s  %8s  %-36.36s  %-24.24s  %s\n", e.id,
+                std::string(store::MediaKindName(e.kind)).c_str(),
+                std::string(store::BusinessRuleName(e.rule)).c_str(),
+                FormatDuration(e.duration_s).c_str(), e.metadata.title.c_str(),
+                e.metadata.artist.c_str(), e.metadata.rights_holder.c_str());
   }
   return 0;
 }
 
-int RunCatalogRemove(const std::string& catalog_dir, const std::vector<uint32_t>& ids) {
+int RunCatalogRemove(const std::string& catalog_dir, std::vector<uint32_t> ids) {
   auto catalog = OpenCatalog(catalog_dir, /*read_only=*/false);
   if (!catalog) {
     PrintError(catalog.error().message());
@@ -218,7 +236,9 @@ int RunCatalogRemove(const std::string& catalog_dir, const std::vector<uint32_t>
     PrintError(s.error().message());
     return kExitFailure;
   }
-  std::fprintf(stderr, "removed %zu track%s\n", ids.size(), ids.size() == 1 ? "" : "s");
+  std::sort(ids.begin(), ids.end());
+  const size_t removed = static_cast<size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
+  std::fprintf(stderr, "removed %zu track%s\n", removed, removed == 1 ? "" : "s");
   return 0;
 }
 
@@ -244,6 +264,9 @@ int RunCatalogStats(const std::string& catalog_dir, bool json) {
     j["index_mb_per_hour"] = mb_per_hour;
     j["segments"] = stats->segments;
     j["algorithm_version"] = stats->algorithm_version;
+    j["video_references"] = stats->video_references;
+    j["video_seconds"] = stats->video_seconds;
+    j["video_index_entries"] = stats->video_index_entries;
     for (const auto& [rule, n] : stats->by_rule) j["by_rule"][std::string(store::BusinessRuleName(rule))] = n;
     std::cout << j.dump() << "\n";
     return 0;
@@ -256,6 +279,12 @@ int RunCatalogStats(const std::string& catalog_dir, bool json) {
               mb_per_hour);
   std::printf("postings           %llu\n", static_cast<unsigned long long>(stats->postings));
   std::printf("algorithm version  %u\n", stats->algorithm_version);
+  std::printf("video references   %llu\n",
+              static_cast<unsigned long long>(stats->video_references));
+  std::printf("video              %s (%.2f h)\n", FormatDuration(stats->video_seconds).c_str(),
+              stats->video_seconds / 3600.0);
+  std::printf("video hashes       %llu\n",
+              static_cast<unsigned long long>(stats->video_index_entries));
   for (const auto& [rule, n] : stats->by_rule) {
     std::printf("rule %-13s %llu\n", std::string(store::BusinessRuleName(rule)).c_str(),
                 static_cast<unsigned long long>(n));
@@ -362,7 +391,12 @@ int RunCli(int argc, char** argv) {
 
   AddArgs add;
   auto* add_cmd = cat->add_subcommand("add", "fingerprint reference recordings into the catalog");
-  add_cmd->add_option("paths", add.paths, "audio files or folders (searched recursively)");
+  add_cmd->add_option("paths", add.paths,
+                      "audio (or with --video, video) files or folders (searched recursively)");
+  add_cmd->add_flag(
+      "--video", add.video,
+      "add video references: their pictures are fingerprinted (folders: mp4 mkv mov webm flv ts "
+      "m4v avi mpg mpeg files); `identify` then matches the video of its inputs too");
   add_cmd->add_option("--manifest", add.manifest,
                       "TSV or JSON manifest: path, title, artist, rights_holder, isrc, rule, tags")
       ->check(CLI::ExistingFile);
@@ -377,11 +411,12 @@ int RunCli(int argc, char** argv) {
   add_cmd->add_flag("--json", add.json, "print each added entry (or error) as a JSON line");
   add_cmd->add_flag("--progress,!--no-progress", add.progress, "progress bar (default: when stderr is a terminal)");
 
-  std::string list_rule, list_search;
+  std::string list_rule, list_kind, list_search;
   size_t list_limit = 0;
   bool list_json = false;
   auto* list_cmd = cat->add_subcommand("list", "list catalogued recordings");
   list_cmd->add_option("--rule", list_rule, "only this business rule");
+  list_cmd->add_option("--kind", list_kind, "only audio or only video references");
   list_cmd->add_option("--search", list_search, "text in title, artist or rights holder");
   list_cmd->add_option("--limit", list_limit, "at most this many (0: all)");
   list_cmd->add_flag("--json", list_json, "JSON lines");
@@ -391,14 +426,17 @@ int RunCli(int argc, char** argv) {
   remove_cmd->add_option("ids", remove_ids, "track ids (see `catalog list`)")->required();
 
   bool stats_json = false;
-  auto* stats_cmd = cat->add_subcommand("stats", "catalog size, index size, rules");
+  auto* stats_cmd =
+      cat->add_subcommand("stats", "catalog size, index size, rules, video references");
   stats_cmd->add_flag("--json", stats_json, "JSON");
 
   IdentifyArgs ident;
   auto* id_cmd = app.add_subcommand(
       "identify",
-      "identify catalogued music in recordings: one JSON identification response per input "
-      "(or, with --follow, JSON event lines as they happen)");
+      "identify catalogued music in recordings (and catalogued video, when the catalog has video "
+      "references): one JSON identification response per input (or, with --follow, JSON event "
+      "lines "
+      "of the audio as they happen)");
   id_cmd->add_option("inputs", ident.inputs, "audio or video files (any format FFmpeg reads)");
   id_cmd->add_option("--follow", ident.follow,
                      "follow one continuous input (file, URL, or - for stdin) and print events");
@@ -433,7 +471,9 @@ int RunCli(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kExitSetup;
   }
   if (add_cmd->parsed()) return RunCatalogAdd(catalog_dir, add);
-  if (list_cmd->parsed()) return RunCatalogList(catalog_dir, list_rule, list_search, list_limit, list_json);
+  if (list_cmd->parsed()) {
+    return RunCatalogList(catalog_dir, list_rule, list_kind, list_search, list_limit, list_json);
+  }
   if (remove_cmd->parsed()) return RunCatalogRemove(catalog_dir, remove_ids);
   if (stats_cmd->parsed()) return RunCatalogStats(catalog_dir, stats_json);
   if (id_cmd->parsed()) return RunIdentify(catalog_dir, ident);

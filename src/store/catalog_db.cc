@@ -362,10 +362,15 @@ Result<CatalogDb::Stats> CatalogDb::GetStats() const {
   const std::string context = "computing catalog statistics";
   Stats stats;
   for (BusinessRule rule : kAllBusinessRules) stats.by_rule[rule] = 0;
+  for (MediaKind kind : {MediaKind::kAudio, MediaKind::kVideo}) {
+    stats.tracks_by_kind[kind] = 0;
+    stats.duration_s_by_kind[kind] = 0;
+  }
   std::lock_guard lock(mu_);
   auto txn = Transaction::Begin(db_, Transaction::Mode::kDeferred);
   if (!txn) return std::unexpected(txn.error().Wrap(context));
-  auto stmt = db_.Prepare("SELECT rule, COUNT(*), TOTAL(duration_s) FROM tracks GROUP BY rule");
+  auto stmt =
+      db_.Prepare("SELECT rule, kind, COUNT(*), TOTAL(duration_s) FROM tracks GROUP BY rule, kind");
   if (!stmt) return std::unexpected(stmt.error().Wrap(context));
   while (true) {
     auto row = stmt->Step();
@@ -376,10 +381,18 @@ Result<CatalogDb::Stats> CatalogDb::GetStats() const {
       return MakeError(ErrorCode::kCorruptData,
                        context + ": catalog " + path_.string() + ": " + rule.error().message());
     }
-    const auto count = static_cast<uint64_t>(stmt->ColumnInt64(1));
-    stats.by_rule[*rule] = count;
+    auto kind = ParseMediaKind(stmt->ColumnText(1));
+    if (!kind) {
+      return MakeError(ErrorCode::kCorruptData,
+                       context + ": catalog " + path_.string() + ": " + kind.error().message());
+    }
+    const auto count = static_cast<uint64_t>(stmt->ColumnInt64(2));
+    const double seconds = stmt->ColumnDouble(3);
+    stats.by_rule[*rule] += count;
+    stats.tracks_by_kind[*kind] += count;
+    stats.duration_s_by_kind[*kind] += seconds;
     stats.tracks += count;
-    stats.total_duration_s += stmt->ColumnDouble(2);
+    stats.total_duration_s += seconds;
   }
   if (auto s = txn->Commit(); !s) return std::unexpected(s.error().Wrap(context));
   return stats;

@@ -77,9 +77,12 @@ class CatalogDb {
   Status UpdateRule(TrackId id, BusinessRule rule);
 
   struct Stats {
-    uint64_t tracks = 0;
+    uint64_t tracks = 0;  // entries of every kind
     double total_duration_s = 0;
     std::map<BusinessRule, uint64_t> by_rule;  // every rule, zero counts included
+    // Per media kind (both kinds present, zero counts included).
+    std::map<MediaKind, uint64_t> tracks_by_kind;
+    std::map<MediaKind, double> duration_s_by_kind;
   };
   Result<Stats> GetStats() const;
 
