@@ -188,6 +188,12 @@ struct VideoFrameReader::Impl {
   Status PrepareThumbnail(int w, int h);
 
   Result<bool> Next(VideoFrame& out);
+  void SetKeyframesOnly(bool on);
+  void SwitchToDense() {
+    options.keyframes_only = false;
+    dense_pending = false;
+    codec->skip_frame = options.skip_nonref ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+  }
 
   std::string name;
   VideoReadOptions options;
@@ -219,7 +225,32 @@ struct VideoFrameReader::Impl {
   // GOP tracking for skip_gop_tail (ms from the stream start).
   int64_t last_key_ms = -1;
   int64_t gop_ms = 0;
+  int64_t key_interval = 0;  // of the last two key packets; 0 = unknown
   bool skipping_to_key = false;
+  // Runtime mode (options.keyframes_only is the current one; see
+  // SetKeyframesOnly).
+  bool dense_pending = false;      // go dense at the next key packet
+  bool dropped_since_key = false;  // a packet after the last key packet was not decoded
+  // Non-key packets presenting before this (stream time base) are dropped:
+  // the leading pictures of a GOP entered after skipped packets (open GOPs),
+  // which may reference what was skipped.
+  int64_t leading_cutoff = compat::kNoPtsValue;
+  // Key-frame mode drains the decoder after each key packet (so the key
+  // frame comes out at once instead of after the decoder's reordering delay)
+  // and flushes it; the packet is held so that going dense right after it
+  // can decode it again as the reference of what follows. Turned off for an
+  // input whose key packets produce no frame after a flush (non-IDR I frames
+  // without recovery points).
+  bool drain_keys = true;
+  bool draining = false;
+  int drained_frames = 0;
+  int keys_without_output = 0;
+  PacketPtr held_key;
+  bool key_flushed = false;  // held_key was decoded, then flushed out of the decoder
+  bool resend_key = false;
+  int64_t last_drained_ms = std::numeric_limits<int64_t>::min();
+  // Decoded frames up to this time are dropped (a resent key frame, already returned).
+  int64_t drop_through_ms = std::numeric_limits<int64_t>::min();
   bool input_ended = false;
   bool decoder_ended = false;
   int consecutive_errors = 0;
@@ -334,6 +365,14 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
         thumb_anchor_ms = next_thumb_ms = std::numeric_limits<int64_t>::min();
       }
       last_pts_ms = ms;
+      if (draining) {
+        ++drained_frames;
+        last_drained_ms = ms;
+      }
+      if (drop_through_ms != std::numeric_limits<int64_t>::min()) {
+        if (ms <= drop_through_ms) continue;
+        drop_through_ms = std::numeric_limits<int64_t>::min();
+      }
       if (period_ms > 0 && ms < next_sample_ms) continue;
       if (period_ms > 0) {
         const auto step = static_cast<int64_t>(std::floor(static_cast<double>(ms) / period_ms)) + 1;
@@ -364,6 +403,24 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
       ++returned;
       return true;
     }
+    if (ret == compat::kErrorEof && draining && !input_ended) {
+      // A key frame drained in key-frame mode: reset the decoder for the next packet.
+      avcodec_flush_buffers(codec.get());
+      draining = false;
+      key_flushed = true;
+      if (!options.keyframes_only) {  // went dense during the drain
+        if (held_key && held_key->data != nullptr) {
+          resend_key = true;
+        } else {  // cannot decode the key frame again: dense from the next one
+          options.keyframes_only = true;
+          codec->skip_frame = AVDISCARD_NONKEY;
+          dense_pending = true;
+        }
+      }
+      keys_without_output = drained_frames > 0 ? 0 : keys_without_output + 1;
+      if (keys_without_output >= 2) drain_keys = false;
+      continue;
+    }
     if (ret == compat::kErrorEof) {
       decoder_ended = true;
       break;
@@ -377,6 +434,18 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
     if (input_ended) {
       decoder_ended = true;
       break;
+    }
+    if (resend_key) {  // dense right after a drained key frame: decode it again
+      resend_key = false;
+      key_flushed = false;
+      drop_through_ms = last_drained_ms;
+      ret = avcodec_send_packet(codec.get(), held_key.get());
+      av_packet_unref(held_key.get());
+      if (ret < 0 && ret != compat::kErrorAgain) {
+        ++damaged;
+        TakeLibavLogMessage();
+      }
+      continue;
     }
     ret = av_read_frame(format.get(), packet.get());
     if (ret >= 0) last_input_ns.store(SteadyNanos(), std::memory_order_relaxed);
@@ -411,20 +480,47 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
             pts - (start_ts != compat::kNoPtsValue ? start_ts : pts), time_base, AVRational{1, 1000});
         if (last_key_ms >= 0 && key_ms > last_key_ms && key_ms - last_key_ms < 20000) {
           gop_ms = key_ms - last_key_ms;
+          key_interval = gop_ms;
+        } else if (last_key_ms >= 0) {
+          key_interval = 0;
         }
         last_key_ms = key_ms;
       }
       skipping_to_key = false;
+      if (dense_pending) SwitchToDense();
+      leading_cutoff = dropped_since_key ? pts : compat::kNoPtsValue;
+      dropped_since_key = false;
+      key_flushed = false;
+      if (held_key) av_packet_unref(held_key.get());
+    } else {
+      if (options.keyframes_only || skipping_to_key) {
+        av_packet_unref(packet.get());  // not even sent to the decoder
+        dropped_since_key = true;
+        continue;
+      }
+      if (leading_cutoff != compat::kNoPtsValue && packet->pts != compat::kNoPtsValue &&
+          packet->pts < leading_cutoff) {
+        av_packet_unref(packet.get());
+        continue;
+      }
     }
-    if ((options.keyframes_only || skipping_to_key) && !key) {
-      av_packet_unref(packet.get());  // not even sent to the decoder
-      continue;
+    const bool drain = key && options.keyframes_only && drain_keys;
+    if (drain) {
+      if (!held_key) held_key = MakePacket();
+      if (!held_key || av_packet_ref(held_key.get(), packet.get()) < 0) {
+        if (held_key) av_packet_unref(held_key.get());
+      }
     }
     ret = avcodec_send_packet(codec.get(), packet.get());
     av_packet_unref(packet.get());
     if (ret < 0 && ret != compat::kErrorAgain) {
       ++damaged;
       TakeLibavLogMessage();
+    }
+    if (drain) {
+      draining = true;
+      drained_frames = 0;
+      avcodec_send_packet(codec.get(), nullptr);
     }
   }
   if (returned == 0) {
@@ -434,6 +530,27 @@ Result<bool> VideoFrameReader::Impl::Next(VideoFrame& out) {
     return std::unexpected(*failure);
   }
   return false;
+}
+
+void VideoFrameReader::Impl::SetKeyframesOnly(bool on) {
+  if (on) {
+    dense_pending = false;
+    if (options.keyframes_only) return;
+    options.keyframes_only = true;
+    codec->skip_frame = AVDISCARD_NONKEY;
+    return;
+  }
+  if (!options.keyframes_only) return;
+  const bool have_key = held_key && held_key->data != nullptr;
+  if (dropped_since_key || ((key_flushed || draining) && !have_key)) {
+    dense_pending = true;  // what follows needs a packet that was skipped
+    return;
+  }
+  SwitchToDense();
+  // The last key frame was flushed out of the decoder: decode it again (held
+  // packet) as the reference of the packets that follow it. While it is
+  // still being drained, the end of the drain does that.
+  if (key_flushed) resend_key = true;
 }
 
 Result<std::unique_ptr<VideoFrameReader>> VideoFrameReader::Open(const std::string& url,
@@ -560,6 +677,9 @@ VideoFrameReader::VideoFrameReader(PrivateTag, std::unique_ptr<Impl> impl) : imp
 VideoFrameReader::~VideoFrameReader() = default;
 const VideoStreamInfo& VideoFrameReader::info() const { return impl_->info; }
 Result<bool> VideoFrameReader::Next(VideoFrame& frame) { return impl_->Next(frame); }
+void VideoFrameReader::SetKeyframesOnly(bool on) { impl_->SetKeyframesOnly(on); }
+bool VideoFrameReader::keyframes_only() const { return impl_->options.keyframes_only; }
+int64_t VideoFrameReader::key_interval_ms() const { return impl_->key_interval; }
 uint64_t VideoFrameReader::decoded_frames() const { return impl_->decoded; }
 uint64_t VideoFrameReader::damaged_packets() const { return impl_->damaged; }
 uint64_t VideoFrameReader::thumbnail_failures() const { return impl_->thumb_failures; }

@@ -54,7 +54,8 @@ struct VideoReadOptions {
   // decoded frame.
   double fps = 2.0;
   // Decode key frames only (cheapest: about one frame per GOP, e.g. every 2 s
-  // in live streams); `fps` still caps the rate.
+  // in live streams); `fps` still caps the rate. The initial mode: see
+  // VideoFrameReader::SetKeyframesOnly to change it while reading.
   bool keyframes_only = false;
   // Discard frames no other frame references before decoding (most B-frames).
   // Sampled frames then fall on the nearest decoded frame at or after each
@@ -142,6 +143,29 @@ class VideoFrameReader {
   // frame; kIoError / kUnavailable / kCancelled when reading fails. After an
   // error, later calls return it again.
   Result<bool> Next(VideoFrame& frame);
+
+  // Switches between key-frames-only decoding and dense sampling (fps, with
+  // skip_nonref / skip_gop_tail as configured) while reading, e.g. to decode
+  // densely only while something interesting is on screen.
+  //   true:  no further non-key packet is decoded (takes effect at once;
+  //          frames already inside the decoder may still come out).
+  //   false: dense decoding starts at once when nothing after the last key
+  //          frame was skipped yet (the normal case right after Next returned
+  //          a key frame in key-frame mode: the key frame is decoded once
+  //          more as the reference of what follows), else at the next key
+  //          frame, so no frame whose references were skipped is decoded.
+  // In key-frame mode each key frame is returned as soon as its packet is
+  // read (the decoder is drained and reset after it), not after the
+  // decoder's reordering delay. The sampling and thumbnail cadences run on
+  // across switches (in key-frame mode they fall on key frames).
+  void SetKeyframesOnly(bool on);
+  // The current mode: true in key-frame mode, also while a switch to dense
+  // waits for the next key frame.
+  bool keyframes_only() const;
+
+  // Spacing of the last two key frames read (ms of stream time; 0 until two
+  // were seen, or when they were 20 s or more apart).
+  int64_t key_interval_ms() const;
 
   uint64_t decoded_frames() const;   // frames the decoder produced (sampled or not)
   uint64_t damaged_packets() const;  // packets/frames that failed to decode

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -443,6 +445,198 @@ TEST_F(VideoFrameReaderTest, BadThumbnailOptions) {
     EXPECT_NE(reader.error().message().find("thumbnail_"), std::string::npos)
         << reader.error().message();
   }
+}
+
+
+// --- Switching between key-frame and dense decoding -------------------------
+
+// Every frame of `name` decoded with nothing skipped, by presentation time:
+// what a correctly decoded frame must look like.
+std::map<int64_t, std::vector<uint8_t>> FullDecode(const std::string& path) {
+  VideoReadOptions all = Opts(0, 160, false, false);
+  all.skip_gop_tail = false;
+  auto reader = VideoFrameReader::Open(path, all);
+  EXPECT_TRUE(reader) << reader.error().ToString();
+  std::map<int64_t, std::vector<uint8_t>> by_pts;
+  if (!reader) return by_pts;
+  for (int guard = 0; guard < 10000; ++guard) {
+    VideoFrame f;
+    auto more = (*reader)->Next(f);
+    EXPECT_TRUE(more) << more.error().ToString();
+    if (!more || !*more) break;
+    by_pts[f.pts_ms] = std::move(f.luma);
+  }
+  return by_pts;
+}
+
+// Reads to the end, calling `before_next(reader, frames so far)` before each
+// Next; checks what every switch must keep: timestamps increase, nothing is
+// damaged, and each frame is exactly the frame a full decode gives at its
+// time (a frame decoded without its references would differ).
+std::vector<VideoFrame> ReadSwitching(
+    const std::string& path, VideoReadOptions options,
+    const std::function<void(VideoFrameReader&, const std::vector<VideoFrame>&)>& before_next) {
+  const auto truth = FullDecode(path);
+  auto reader = VideoFrameReader::Open(path, options);
+  EXPECT_TRUE(reader) << reader.error().ToString();
+  std::vector<VideoFrame> frames;
+  if (!reader) return frames;
+  for (int guard = 0; guard < 10000; ++guard) {
+    before_next(**reader, frames);
+    VideoFrame f;
+    auto more = (*reader)->Next(f);
+    EXPECT_TRUE(more) << more.error().ToString();
+    if (!more || !*more) break;
+    if (!frames.empty()) {
+      EXPECT_GT(f.pts_ms, frames.back().pts_ms);
+    }
+    auto it = truth.find(f.pts_ms);
+    if (it == truth.end()) {
+      ADD_FAILURE() << "no frame at " << f.pts_ms << " ms in the full decode";
+    } else {
+      EXPECT_EQ(f.luma, it->second) << "the frame at " << f.pts_ms << " ms is not what it shows";
+    }
+    frames.push_back(std::move(f));
+  }
+  EXPECT_EQ((*reader)->damaged_packets(), 0u);
+  return frames;
+}
+
+TEST_F(VideoFrameReaderTest, KeyFrameModeReturnsEachKeyFrameAtOnce) {
+  auto reader = VideoFrameReader::Open(Path("h264.mp4"), Opts(10, 160, true));
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  EXPECT_TRUE((*reader)->keyframes_only());
+  VideoFrame f;
+  auto more = (*reader)->Next(f);
+  ASSERT_TRUE(more && *more);
+  EXPECT_EQ(f.pts_ms, 0);
+  EXPECT_TRUE(f.keyframe);
+  // Not held back by the decoder's reordering delay until later key frames.
+  EXPECT_EQ((*reader)->decoded_frames(), 1u);
+}
+
+TEST_F(VideoFrameReaderTest, SwitchToKeyFramesTakesEffectAtOnce) {
+  size_t switched_at = 0;
+  const auto frames = ReadSwitching(
+      Path("h264.mp4"), Opts(10), [&](VideoFrameReader& r, const std::vector<VideoFrame>& so_far) {
+        if (switched_at == 0 && !so_far.empty() && so_far.back().pts_ms >= 1500) {
+          EXPECT_FALSE(r.keyframes_only());
+          r.SetKeyframesOnly(true);
+          EXPECT_TRUE(r.keyframes_only());
+          switched_at = so_far.size();
+        }
+      });
+  ASSERT_GT(switched_at, 0u);
+  // Dense before: about 10 samples a second (non-reference frames are skipped).
+  EXPECT_GE(switched_at, 8u);
+  std::vector<int64_t> keys_after;
+  size_t others_after = 0;
+  for (size_t i = switched_at; i < frames.size(); ++i) {
+    if (frames[i].keyframe) {
+      keys_after.push_back(frames[i].pts_ms);
+    } else {
+      // Only what was already inside the decoder, before the next key frame.
+      ++others_after;
+      EXPECT_LT(frames[i].pts_ms, 2000);
+    }
+  }
+  EXPECT_LE(others_after, 3u);
+  EXPECT_EQ(keys_after, (std::vector<int64_t>{2000, 3000, 4000, 5000}));
+}
+
+TEST_F(VideoFrameReaderTest, SwitchToDenseRightAfterAKeyFrame) {
+  // Key frames only; dense from the key frame at 2 s: that GOP is sampled at
+  // once (the key frame is decoded again as the reference of what follows).
+  uint64_t decoded_key_mode = 0;
+  bool switched = false;
+  const auto frames = ReadSwitching(
+      Path("h264.mp4"), Opts(10, 160, true),
+      [&](VideoFrameReader& r, const std::vector<VideoFrame>& so_far) {
+        if (!switched && !so_far.empty() && so_far.back().pts_ms == 2000) {
+          decoded_key_mode = r.decoded_frames();
+          r.SetKeyframesOnly(false);
+          EXPECT_FALSE(r.keyframes_only());
+          switched = true;
+        }
+      });
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(decoded_key_mode, 3u);  // 0, 1, 2 s
+  std::vector<int64_t> before;
+  size_t in_gop = 0;
+  for (const VideoFrame& f : frames) {
+    if (f.pts_ms <= 2000) before.push_back(f.pts_ms);
+    if (f.pts_ms > 2000 && f.pts_ms < 3000) ++in_gop;
+  }
+  EXPECT_EQ(before, (std::vector<int64_t>{0, 1000, 2000}));  // no key frame twice
+  EXPECT_GE(in_gop, 6u);  // samples every 100 ms, on reference frames
+  EXPECT_GE(frames.size(), 30u);
+}
+
+TEST_F(VideoFrameReaderTest, DenseKeyFramesDenseRoundTrip) {
+  // Dense, then key frames from 1.5 s, then dense again after the next frame
+  // (one the decoder still held, or the 2 s key frame).
+  int state = 0;
+  std::optional<int64_t> asked_after;
+  const auto frames = ReadSwitching(
+      Path("h264.mp4"), Opts(10), [&](VideoFrameReader& r, const std::vector<VideoFrame>& so_far) {
+        if (so_far.empty()) return;
+        if (state == 0 && so_far.back().pts_ms >= 1500) {
+          r.SetKeyframesOnly(true);
+          state = 1;
+        } else if (state == 1) {
+          r.SetKeyframesOnly(false);
+          asked_after = so_far.back().pts_ms;
+          state = 2;
+        }
+      });
+  ASSERT_EQ(state, 2);
+  ASSERT_TRUE(asked_after);
+  EXPECT_LE(*asked_after, 2000);
+  // Dense again by the end: samples between the key frames.
+  size_t late = 0;
+  for (const VideoFrame& f : frames) late += f.pts_ms > 4000 && !f.keyframe;
+  EXPECT_GE(late, 5u);
+  EXPECT_GE(frames.size(), 40u);
+}
+
+TEST_F(VideoFrameReaderTest, ManySwitchesNeverDecodeGarbage) {
+  // Toggle on various patterns; ReadSwitching checks each frame against the
+  // full decode, the timestamps and the damage counter.
+  for (int pattern : {1, 2, 3, 5, 7}) {
+    SCOPED_TRACE("pattern " + std::to_string(pattern));
+    int calls = 0;
+    const auto frames = ReadSwitching(Path("h264.mp4"), Opts(10, 160, pattern % 2 == 1),
+                                      [&](VideoFrameReader& r, const std::vector<VideoFrame>&) {
+                                        if (++calls % pattern == 0) {
+                                          r.SetKeyframesOnly(!r.keyframes_only());
+                                        }
+                                      });
+    EXPECT_GE(frames.size(), 6u);
+  }
+}
+
+TEST_F(VideoFrameReaderTest, ThumbnailsInBothModes) {
+  // Key frames every second; thumbnails every 2 s. Key frames only until 3 s,
+  // then dense: the cadence carries on (0, 2, 4, 6, 8 s).
+  VideoReadOptions o = ThumbOpts(2000);
+  o.keyframes_only = true;
+  std::vector<int64_t> thumbs;
+  size_t key_mode_frames = 0;
+  const auto frames = ReadSwitching(
+      Path(Wide10()), o, [&](VideoFrameReader& r, const std::vector<VideoFrame>& so_far) {
+        if (r.keyframes_only() && !so_far.empty() && so_far.back().pts_ms >= 3000) {
+          key_mode_frames = so_far.size();
+          r.SetKeyframesOnly(false);
+        }
+      });
+  for (const VideoFrame& f : frames) {
+    if (f.thumbnail_jpeg.empty()) continue;
+    EXPECT_TRUE(IsCompleteJpeg(f.thumbnail_jpeg)) << "at " << f.pts_ms << " ms";
+    thumbs.push_back(f.pts_ms);
+  }
+  EXPECT_EQ(key_mode_frames, 4u);  // 0, 1, 2, 3 s
+  EXPECT_EQ(thumbs, (std::vector<int64_t>{0, 2000, 4000, 6000, 8000}));
+  EXPECT_EQ(frames.size(), 4u + 13u);  // then 2 fps from 3.5 s to 9.5 s
 }
 
 }  // namespace
