@@ -60,7 +60,8 @@ nlohmann::json ReportToJson(const scan::ScanReport& r) {
   nlohmann::json j = {{"stream_id", r.stream_id},     {"scan_id", r.scan_id},
                       {"status", r.status},           {"stream_seconds", r.stream_seconds},
                       {"matches", r.matches},         {"files_written", r.files_written},
-                      {"reconnects", r.reconnects},   {"damaged_packets", r.damaged_packets}};
+                      {"reconnects", r.reconnects},   {"damaged_packets", r.damaged_packets},
+                      {"video_frames", r.video_frames}, {"thumbnails", r.thumbnails}};
   if (r.error) {
     j["error"] = {{"code", ErrorCodeName(r.error->code())}, {"message", r.error->message()}};
   }
@@ -102,6 +103,12 @@ void AddScanOptions(CLI::App* cmd, ScanArgs& a) {
                   "write a match_ongoing response this often while a match lasts (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--thumbnail-every", a.thumbnail_every_s,
+                  "store a JPEG thumbnail of each stream this often, seconds (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-video", a.no_video,
+                "match the audio only, even when the catalog has video references");
   cmd->add_option("--sink", a.sinks,
                   "copy every result to a sink (repeatable), e.g. "
                   "s3:endpoint=http://127.0.0.1:4569,bucket=results,prefix=prod "
@@ -134,6 +141,7 @@ int RunScan(const std::string& catalog_dir, const ScanArgs& args) {
   base.max_backoff_s = std::max(args.reconnect_backoff_s, args.reconnect_backoff_s * 16);
   base.http_headers = args.headers;
   base.ongoing_every_s = args.ongoing_every_s;
+  base.thumbnail_every_s = args.thumbnail_every_s;
 
   std::vector<scan::ScanOptions> streams;
   if (!args.streams_file.empty()) {
@@ -168,11 +176,15 @@ int RunScan(const std::string& catalog_dir, const ScanArgs& args) {
     return kExitSetup;
   }
   const auto snapshot = (*catalog)->Snapshot();
-  if (snapshot->TrackCount() == 0) {
+  const auto video_index = args.no_video ? nullptr : (*catalog)->VideoSnapshot();
+  const bool has_video = video_index != nullptr && video_index->size() > 0;
+  if (snapshot->TrackCount() == 0 && !has_video) {
     PrintError("the catalog at " + catalog_dir +
-               " is empty: add reference recordings with `earshot catalog add`");
+               " is empty: add reference recordings with `earshot catalog add` (audio) or "
+               "`earshot catalog add --video` (video)");
     return kExitSetup;
   }
+  for (scan::ScanOptions& o : streams) o.video_index = has_video ? video_index : nullptr;
   recognition::Matcher matcher(*snapshot, (*catalog)->params(), recognition::QueryParams{});
 
   delivery::InitHttpClient();

@@ -23,6 +23,8 @@ struct ScanArgs {
   double reconnect_backoff_s = 1;
   std::vector<std::string> headers;
   double ongoing_every_s = 30;
+  double thumbnail_every_s = 0;  // JPEG thumbnails this often (0: none)
+  bool no_video = false;         // do not match video even when the catalog has video references
   std::vector<std::string> sinks;
   std::vector<std::string> notifiers;
   double delivery_timeout_s = 30;

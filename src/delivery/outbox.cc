@@ -129,6 +129,7 @@ void Outbox::Schedule(Entry entry) {
 Status Outbox::Enqueue(const EnqueueItem& item) {
   const std::string body = ItemToJson(item).dump() + "\n";
   for (size_t t = 0; t < targets_.size(); ++t) {
+    if (!item.notify && targets_[t].notifier != nullptr) continue;
     const fs::path dir = options_.results_dir / kSpoolDir / targets_[t].name / item.stream_id;
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -163,7 +164,9 @@ Status Outbox::Deliver(const Entry& entry) {
   Result<std::string> body = ReadFile(file);
   if (!body) return std::unexpected(body.error());
   if (target.sink != nullptr) {
-    ResultFile rf{entry.item.stream_id, entry.item.file, "application/json", std::move(*body)};
+    const bool jpeg = fs::path(entry.item.file).extension() == ".jpg";
+    ResultFile rf{entry.item.stream_id, entry.item.file, jpeg ? "image/jpeg" : "application/json",
+                  std::move(*body)};
     return target.sink->Put(rf);
   }
   Notification n;

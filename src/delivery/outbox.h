@@ -45,6 +45,9 @@ struct EnqueueItem {
   std::string file;         // file name in RESULTS/{stream_id}/
   std::string event_type;   // "identification.match_started", ..., "stream.summary"
   std::string subject;      // one human line (email subject)
+  // false: only result sinks (S3) get the file, notifiers (webhook, email) do
+  // not hear of it (thumbnails).
+  bool notify = true;
 };
 
 struct OutboxStats {

@@ -26,7 +26,7 @@ namespace earshot::delivery {
 struct ResultFile {
   std::string stream_id;     // already validated: [A-Za-z0-9._-]{1,128}
   std::string name;          // file name inside the stream's folder, e.g. "match-0001-started.json"
-  std::string content_type;  // "application/json"
+  std::string content_type;  // "application/json", or "image/jpeg" for thumbnails
   std::string body;          // the file's bytes
 };
 

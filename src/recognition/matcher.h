@@ -223,6 +223,8 @@ class Matcher {
  public:
   // `min_score`: results below it are dropped (see QueryParams).
   Matcher(const IndexReader& index, const FingerprintParams& params, const QueryParams& query);
+  // The index this matcher reads (borrowed).
+  const IndexReader& index() const { return index_; }
 
   // `peaks` are query peaks (at query density, frames counted from the start
   // of the query, sorted by frame). Returns results with score >= min_score,

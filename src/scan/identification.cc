@@ -45,15 +45,21 @@ std::string ResponseStatus(recognition::StreamEvent::Type type) {
   return std::string("match_") + recognition::StreamEventTypeName(type);
 }
 
-std::string MatchId(const ScanIdentity& scan, uint64_t recognizer_match_id) {
-  return scan.scan_id + "-m" + std::to_string(recognizer_match_id);
+std::string_view MatchTypeName(MatchType type) {
+  return type == MatchType::kVideo ? "video" : "audio";
+}
+
+std::string MatchId(const ScanIdentity& scan, uint64_t recognizer_match_id, MatchType type) {
+  return scan.scan_id + (type == MatchType::kVideo ? "-v" : "-m") +
+         std::to_string(recognizer_match_id);
 }
 
 std::string IsoTime(int64_t unix_ms) { return IsoTimeUtc(unix_ms); }
 
 nlohmann::json MatchResponse(const ScanIdentity& scan, uint64_t sequence,
                              const recognition::StreamEvent& event,
-                             const store::CatalogEntry& entry, const ResponseTimes& times) {
+                             const store::CatalogEntry& entry, const ResponseTimes& times,
+                             MatchType type) {
   nlohmann::json j;
   j["schema_version"] = kResponseSchemaVersion;
   j["type"] = "identification";
@@ -61,9 +67,9 @@ nlohmann::json MatchResponse(const ScanIdentity& scan, uint64_t sequence,
   j["stream_id"] = scan.stream_id;
   j["channel_id"] = NullIfEmpty(scan.channel_id);
   j["scan_id"] = scan.scan_id;
-  j["match_id"] = MatchId(scan, event.match_id);
+  j["match_id"] = MatchId(scan, event.match_id, type);
   j["sequence"] = sequence;
-  j["match_type"] = "audio";
+  j["match_type"] = MatchTypeName(type);
   j["rule"] = store::BusinessRuleName(entry.rule);
   j["track"] = TrackJson(entry);
   j["stream"] = {{"start_s", Round3(event.start_seconds)},
@@ -112,6 +118,7 @@ nlohmann::json StreamSummary(const ScanIdentity& scan, const SummaryInfo& info,
   for (const Segment& s : segments) {
     nlohmann::json seg;
     seg["match_id"] = s.match_id;
+    seg["match_type"] = MatchTypeName(s.type);
     seg["rule"] = store::BusinessRuleName(s.entry.rule);
     seg["track"] = TrackJson(s.entry);
     seg["start_s"] = Round3(s.start_s);

@@ -35,8 +35,15 @@ Status ValidateStreamId(std::string_view id, std::string_view what = "stream id"
 // "match_started", "match_ongoing", "match_ended".
 std::string ResponseStatus(recognition::StreamEvent::Type type);
 
-// The match id of a recogniser match within a scan: "{scan_id}-m{n}".
-std::string MatchId(const ScanIdentity& scan, uint64_t recognizer_match_id);
+// How a match was found: "audio" (the recogniser) or "video" (frame
+// fingerprints); the response's match_type.
+enum class MatchType { kAudio, kVideo };
+std::string_view MatchTypeName(MatchType type);
+
+// The match id of a match within a scan: "{scan_id}-m{n}" for audio,
+// "{scan_id}-v{n}" for video.
+std::string MatchId(const ScanIdentity& scan, uint64_t recognizer_match_id,
+                    MatchType type = MatchType::kAudio);
 
 // Wall-clock times of a response, Unix milliseconds UTC.
 struct ResponseTimes {
@@ -45,10 +52,13 @@ struct ResponseTimes {
   int64_t reported_ms = 0;  // when this response was made
 };
 
-// One identification response (a match started, is going on, or ended).
+// One identification response (a match started, is going on, or ended). For
+// video matches, event.track is the video reference and time_scale /
+// pitch_factor are 1.
 nlohmann::json MatchResponse(const ScanIdentity& scan, uint64_t sequence,
                              const recognition::StreamEvent& event,
-                             const store::CatalogEntry& entry, const ResponseTimes& times);
+                             const store::CatalogEntry& entry, const ResponseTimes& times,
+                             MatchType type = MatchType::kAudio);
 
 // "000012-match_started-{match_id}.json": sorts in write order.
 std::string ResponseFileName(uint64_t sequence, const nlohmann::json& response);
@@ -63,6 +73,7 @@ struct Segment {
   double score = 0;
   int64_t start_ms = 0;           // wall clock, Unix ms
   int64_t end_ms = 0;
+  MatchType type = MatchType::kAudio;
 };
 
 struct SummaryInfo {

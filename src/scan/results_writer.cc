@@ -38,7 +38,14 @@ Result<std::unique_ptr<ResultsWriter>> ResultsWriter::Open(const fs::path& resul
 
 Status ResultsWriter::Write(const std::string& file_name, const nlohmann::json& document,
                             const std::string& event_type, const std::string& subject) {
-  queue_.push_back({file_name, document.dump(2) + "\n", event_type, subject});
+  queue_.push_back({file_name, document.dump(2) + "\n", event_type, subject, true});
+  return Flush();
+}
+
+Status ResultsWriter::WriteBytes(const std::string& file_name, std::string bytes,
+                                 const std::string& event_type, const std::string& subject,
+                                 bool notify) {
+  queue_.push_back({file_name, std::move(bytes), event_type, subject, notify});
   return Flush();
 }
 
@@ -53,7 +60,7 @@ Status ResultsWriter::Flush() {
       // Spooling is idempotent: after a failure the next Flush rewrites the
       // same bytes and spools again.
       delivery::EnqueueItem item{scan_.stream_id, scan_.channel_id, p.file_name, p.event_type,
-                                 p.subject};
+                                 p.subject, p.notify};
       if (Status s = outbox_->Enqueue(item); !s) return s;
     }
     ++files_written_;

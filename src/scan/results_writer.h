@@ -41,6 +41,10 @@ class ResultsWriter {
   // On error the document stays queued (see Flush).
   Status Write(const std::string& file_name, const nlohmann::json& document,
                const std::string& event_type, const std::string& subject);
+  // Queues raw bytes (a JPEG thumbnail) as `file_name`, like Write. With
+  // notify = false only result sinks (S3) get it, not webhooks or email.
+  Status WriteBytes(const std::string& file_name, std::string bytes, const std::string& event_type,
+                    const std::string& subject, bool notify);
   // Retries queued documents; kResourceExhausted / kIoError while the disk refuses.
   Status Flush();
   size_t queued() const { return queue_.size(); }
@@ -53,6 +57,7 @@ class ResultsWriter {
     std::string text;
     std::string event_type;
     std::string subject;
+    bool notify = true;
   };
   ResultsWriter(std::filesystem::path folder, ScanIdentity scan, delivery::Outbox* outbox,
                 uint64_t next_sequence)

@@ -124,7 +124,19 @@ ScanSession::Next ScanSession::Step(size_t budget_samples) {
 }
 
 ScanSession::Next ScanSession::Connect() {
-  if (started_ms_ == 0) started_ms_ = NowMs();
+  if (started_ms_ == 0) {
+    started_ms_ = NowMs();
+    StartVideo();
+    const recognition::Matcher& matcher = options_.matcher ? *options_.matcher : *shared_.matcher;
+    if (video_ && matcher.index().TrackCount() == 0) {
+      // No audio reference to look for: decoding the audio would be wasted.
+      Log(LogLevel::kInfo, "no audio references in the catalog; scanning the video alone",
+          {{"stream_id", identity_.stream_id}, {"input", delivery::RedactUrl(options_.input)}});
+      video_only_ = true;
+      state_ = State::kRead;
+      return {Next::Kind::kRunAgain};
+    }
+  }
   media::AudioDecodeOptions decode;
   decode.sample_rate = shared_.catalog->params().sample_rate;
   decode.strict = false;
@@ -146,6 +158,16 @@ ScanSession::Next ScanSession::Connect() {
     if (cancel_.load()) {
       end_status_ = "cancelled";
       return Finish();
+    }
+    if (decoder.error().code() == ErrorCode::kUnsupported && video_ && !got_audio_) {
+      // No audio track (a muted re-stream): the video side scans alone.
+      Log(LogLevel::kInfo, "no audio; scanning the video alone",
+          {{"stream_id", identity_.stream_id}, {"input", delivery::RedactUrl(options_.input)},
+           {"reason", decoder.error().ToString()}});
+      last_error_ = decoder.error();
+      video_only_ = true;
+      state_ = State::kRead;
+      return {Next::Kind::kRunAgain};
     }
     if (network_) return InputLost(decoder.error());
     last_error_ = decoder.error();
@@ -206,6 +228,18 @@ ScanSession::Next ScanSession::Read(size_t budget_samples) {
                                                         {"error", s.error().ToString()}});
     }
   }
+  DrainVideo();
+  if (video_only_) {
+    if (!video_->done()) return {Next::Kind::kWaitForInput};
+    const VideoWatchStats stats = video_->stats();
+    if (stats.frames > 0) {
+      last_error_.reset();
+    } else {
+      if (auto video_error = video_->error()) last_error_ = video_error;
+      end_status_ = "failed";
+    }
+    return Finish();
+  }
   const size_t chunk_max = static_cast<size_t>(shared_.catalog->params().sample_rate) / 2;
   size_t consumed = 0;
   while (consumed < budget_samples) {
@@ -227,6 +261,9 @@ ScanSession::Next ScanSession::Read(size_t budget_samples) {
       if (network_) {
         return InputLost(std::nullopt);  // the source ended: it may come back
       }
+      // A file: the video side may still be reading it.
+      if (video_ && !video_->done()) return {Next::Kind::kWaitForInput};
+      DrainVideo();
       return Finish();
     }
     consumed += *n;
@@ -246,51 +283,123 @@ ScanSession::Next ScanSession::Read(size_t budget_samples) {
 }
 
 void ScanSession::Publish(std::vector<recognition::StreamEvent>& events) {
-  using Type = recognition::StreamEvent::Type;
   for (const recognition::StreamEvent& e : events) {
-    const store::CatalogEntry* entry = entries_.Find(e.track);
-    if (entry == nullptr) continue;  // removed from the catalog meanwhile
-    if (e.type == Type::kOngoing) {
-      auto last = last_ongoing_s_.find(e.match_id);
-      const double since = last == last_ongoing_s_.end() ? 1e300 : e.reported_at_seconds - last->second;
-      if (options_.ongoing_every_s <= 0 || since < options_.ongoing_every_s) continue;
-    }
-    last_ongoing_s_[e.match_id] = e.reported_at_seconds;
-    const ResponseTimes times{clock_.WallMillis(e.start_seconds), clock_.WallMillis(e.end_seconds),
-                              NowMs()};
-    const uint64_t sequence = writer_->TakeSequence();
-    const nlohmann::json response = MatchResponse(identity_, sequence, e, *entry, times);
-    const std::string status = ResponseStatus(e.type);
-    const std::string subject = "earshot: '" + entry->metadata.title + "' (" +
-                                std::string(store::BusinessRuleName(entry->rule)) + ") " +
-                                status.substr(6) + " in stream " + identity_.stream_id;
-    if (Status s = writer_->Write(ResponseFileName(sequence, response), response,
-                                  "identification." + status, subject);
-        !s) {
-      Log(LogLevel::kError, "result not written yet (kept, will retry)",
-          {{"stream_id", identity_.stream_id}, {"error", s.error().ToString()}});
-    }
-    if (options_.on_response) options_.on_response(response);
-    Segment segment{MatchId(identity_, e.match_id), *entry, e.start_seconds, e.end_seconds,
-                    e.reference_seconds, e.score, times.start_ms, times.end_ms};
-    if (e.type == Type::kStarted) {
-      ++report_.matches;
-      open_segments_[e.match_id] = segment;
-      Log(LogLevel::kInfo, "match started",
-          {{"stream_id", identity_.stream_id}, {"match_id", segment.match_id},
-           {"track_id", entry->id}, {"title", entry->metadata.title},
-           {"rule", store::BusinessRuleName(entry->rule)}, {"at_stream_s", e.start_seconds},
-           {"score", e.score}});
-    } else if (e.type == Type::kEnded) {
-      open_segments_.erase(e.match_id);
-      last_ongoing_s_.erase(e.match_id);
-      segments_.push_back(segment);
-      Log(LogLevel::kInfo, "match ended",
-          {{"stream_id", identity_.stream_id}, {"match_id", segment.match_id},
-           {"duration_s", e.end_seconds - e.start_seconds}});
-    }
+    PublishEvent(e, MatchType::kAudio,
+                 {clock_.WallMillis(e.start_seconds), clock_.WallMillis(e.end_seconds), NowMs()});
   }
   events.clear();
+}
+
+void ScanSession::PublishEvent(const recognition::StreamEvent& e, MatchType type,
+                               const ResponseTimes& times) {
+  using Type = recognition::StreamEvent::Type;
+  const store::CatalogEntry* entry = entries_.Find(e.track);
+  if (entry == nullptr) return;  // removed from the catalog meanwhile
+  const uint64_t key = type == MatchType::kVideo ? (kVideoKey | e.match_id) : e.match_id;
+  if (e.type == Type::kOngoing) {
+    auto last = last_ongoing_s_.find(key);
+    const double since = last == last_ongoing_s_.end() ? 1e300 : e.reported_at_seconds - last->second;
+    if (options_.ongoing_every_s <= 0 || since < options_.ongoing_every_s) return;
+  }
+  last_ongoing_s_[key] = e.reported_at_seconds;
+  const uint64_t sequence = writer_->TakeSequence();
+  nlohmann::json response = MatchResponse(identity_, sequence, e, *entry, times, type);
+  if (type == MatchType::kVideo) response["algorithm_version"] = video::kFrameHashVersion;
+  const std::string status = ResponseStatus(e.type);
+  const std::string subject = "earshot: '" + entry->metadata.title + "' (" +
+                              std::string(store::BusinessRuleName(entry->rule)) + ") " +
+                              status.substr(6) + " in stream " + identity_.stream_id;
+  if (Status s = writer_->Write(ResponseFileName(sequence, response), response,
+                                "identification." + status, subject);
+      !s) {
+    Log(LogLevel::kError, "result not written yet (kept, will retry)",
+        {{"stream_id", identity_.stream_id}, {"error", s.error().ToString()}});
+  }
+  if (options_.on_response) options_.on_response(response);
+  Segment segment{MatchId(identity_, e.match_id, type), *entry, e.start_seconds, e.end_seconds,
+                  e.reference_seconds, e.score, times.start_ms, times.end_ms, type};
+  if (e.type == Type::kStarted) {
+    ++report_.matches;
+    open_segments_[key] = segment;
+    Log(LogLevel::kInfo, "match started",
+        {{"stream_id", identity_.stream_id}, {"match_id", segment.match_id},
+         {"match_type", MatchTypeName(type)}, {"track_id", entry->id},
+         {"title", entry->metadata.title}, {"rule", store::BusinessRuleName(entry->rule)},
+         {"at_stream_s", e.start_seconds}, {"score", e.score}});
+  } else if (e.type == Type::kEnded) {
+    open_segments_.erase(key);
+    last_ongoing_s_.erase(key);
+    segments_.push_back(segment);
+    Log(LogLevel::kInfo, "match ended",
+        {{"stream_id", identity_.stream_id}, {"match_id", segment.match_id},
+         {"duration_s", e.end_seconds - e.start_seconds}});
+  }
+}
+
+void ScanSession::StartVideo() {
+  const bool match = options_.video_index != nullptr && options_.video_index->size() > 0;
+  if (!match && options_.thumbnail_every_s <= 0) return;
+  VideoWatchOptions v;
+  v.url = options_.input == "-" ? "pipe:0" : options_.input;
+  if (options_.input == "-") {
+    // Standard input can be read once: the audio side has it.
+    Log(LogLevel::kWarn, "video is not scanned on standard input (read by the audio side)",
+        {{"stream_id", identity_.stream_id}});
+    return;
+  }
+  v.display_name = delivery::RedactUrl(options_.input);
+  v.stream_id = identity_.stream_id;
+  v.network = network_;
+  v.realtime = options_.realtime;
+  v.stall_timeout_s = options_.stall_timeout_s;
+  v.max_reconnects = options_.max_reconnects;
+  v.reconnect_backoff_s = options_.reconnect_backoff_s;
+  v.max_backoff_s = options_.max_backoff_s;
+  const std::string scheme = SchemeOf(options_.input);
+  if (!options_.http_headers.empty() && (scheme == "http" || scheme == "https")) {
+    std::string headers;
+    for (const std::string& h : options_.http_headers) headers += h + "\r\n";
+    v.format_options["headers"] = headers;
+  }
+  v.params = options_.video_params;
+  // Reports every second while a reference stays confirmed: the tracker
+  // extends the match with each (so its end is known to a second); the
+  // responses are still throttled by ongoing_every_s.
+  v.params.matcher.repeat_ms = std::min<int64_t>(v.params.matcher.repeat_ms, 1000);
+  v.match = match;
+  v.thumbnail_every_ms =
+      options_.thumbnail_every_s > 0 ? static_cast<int64_t>(options_.thumbnail_every_s * 1000.0) : 0;
+  v.thumbnail_width = options_.thumbnail_width;
+  video_ = VideoWatcher::Start(std::move(v), match ? options_.video_index : nullptr, wake_);
+}
+
+void ScanSession::DrainVideo() {
+  if (!video_) return;
+  for (VideoWatchItem& item : video_->Take()) {
+    if (item.kind == VideoWatchItem::Kind::kThumbnail) {
+      StoreThumbnail(item);
+    } else {
+      PublishEvent(item.event, MatchType::kVideo, {item.start_wall_ms, item.end_wall_ms, NowMs()});
+    }
+  }
+}
+
+void ScanSession::StoreThumbnail(VideoWatchItem& item) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "thumb-%012lld.jpg",
+                static_cast<long long>(std::llround(item.stream_s * 1000.0)));
+  const std::string subject = "earshot: thumbnail of stream " + identity_.stream_id;
+  std::string bytes(item.jpeg.begin(), item.jpeg.end());
+  if (Status s = writer_->WriteBytes(name, std::move(bytes), "stream.thumbnail", subject, false);
+      !s) {
+    Log(LogLevel::kError, "thumbnail not written yet (kept, will retry)",
+        {{"stream_id", identity_.stream_id}, {"error", s.error().ToString()}});
+  }
+  ++report_.thumbnails;
+  if (options_.on_thumbnail) {
+    options_.on_thumbnail({identity_.stream_id, identity_.channel_id, name, item.stream_s,
+                           item.wall_ms, item.jpeg});
+  }
 }
 
 ScanSession::Next ScanSession::Finish() {
@@ -299,6 +408,19 @@ ScanSession::Next ScanSession::Finish() {
     if (decoder_) {
       damaged_before_ += decoder_->damaged_packets();
       decoder_.reset();
+    }
+    double video_seconds = 0;
+    if (video_) {
+      video_->Join();  // ends its open matches
+      DrainVideo();
+      const VideoWatchStats stats = video_->stats();
+      report_.video_frames = stats.frames;
+      video_seconds = stats.stream_seconds;
+      damaged_before_ += stats.damaged_packets;
+      if (auto video_error = video_->error(); video_error && !video_only_) {
+        Log(LogLevel::kWarn, "video not scanned", {{"stream_id", identity_.stream_id},
+                                                   {"error", video_error->ToString()}});
+      }
     }
     recognizer_.Finish(events_);
     Publish(events_);
@@ -310,7 +432,7 @@ ScanSession::Next ScanSession::Finish() {
     }
     info.started_ms = started_ms_ != 0 ? started_ms_ : NowMs();
     info.ended_ms = NowMs();
-    info.stream_seconds = recognizer_.stream_seconds();
+    info.stream_seconds = std::max(recognizer_.stream_seconds(), video_seconds);
     info.reconnects = report_.reconnects;
     info.damaged_packets = damaged_before_;
     std::vector<Segment> segments = segments_;

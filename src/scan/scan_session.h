@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,21 @@
 #include "scan/identification.h"
 #include "scan/results_writer.h"
 #include "scan/stream_clock.h"
+#include "scan/video_watcher.h"
+#include "video/hash_index.h"
+#include "video/video_params.h"
 
 namespace earshot::scan {
+
+// A thumbnail the scan stored (see ScanOptions::thumbnail_every_s).
+struct ThumbnailInfo {
+  std::string stream_id;
+  std::string channel_id;
+  std::string file;               // file name in RESULTS/{stream_id}/: "thumb-000000012000.jpg"
+  double stream_s = 0;            // stream time of the frame
+  int64_t captured_ms = 0;        // when the frame arrived, Unix ms
+  std::span<const uint8_t> jpeg;  // valid during the call only
+};
 
 // What a finished session reports.
 struct ScanReport {
@@ -54,6 +68,8 @@ struct ScanReport {
   uint64_t files_written = 0;
   uint64_t reconnects = 0;
   uint64_t damaged_packets = 0;
+  uint64_t video_frames = 0;     // video frames fingerprinted
+  uint64_t thumbnails = 0;
 };
 
 struct ScanOptions {
@@ -72,6 +88,16 @@ struct ScanOptions {
   // the newest catalog snapshot; the pointer keeps it, and what it reads,
   // alive for the scan's lifetime). Null: ScanShared::matcher.
   std::shared_ptr<const recognition::Matcher> matcher;
+  // Video: the stream's video is matched against these references (null or
+  // empty: no video matching) by a VideoWatcher thread beside the audio.
+  // A stream without an audio track is then scanned on its video alone.
+  std::shared_ptr<const video::HashIndex> video_index;
+  video::VideoParams video_params;
+  // A JPEG thumbnail of the stream this often (stream seconds; 0: none),
+  // thumbnail_width pixels wide, stored as RESULTS/{stream_id}/thumb-*.jpg
+  // (and given to result sinks such as S3, not to notifiers).
+  double thumbnail_every_s = 0;
+  int thumbnail_width = 320;
   // Optional observers, called on the pool thread that runs the session (keep
   // them short; hand slow work to another thread). `on_response` gets every
   // identification response right after it was written (or queued for a
@@ -83,6 +109,8 @@ struct ScanOptions {
   std::function<void(const media::AudioStreamInfo& info)> on_connected;
   std::function<void(const std::string& reason)> on_input_lost;
   std::function<void(const ScanReport& report)> on_finished;
+  // Each thumbnail right after it was stored.
+  std::function<void(const ThumbnailInfo& thumbnail)> on_thumbnail;
 };
 
 // Everything sessions share; borrowed, must outlive them.
@@ -135,7 +163,15 @@ class ScanSession {
   // A network input failed (`error`) or ended (nullopt): schedule a
   // reconnect, or finish when max_reconnects attempts in a row have failed.
   Next InputLost(std::optional<Error> error);
+  // Publishes recogniser (audio) events; their wall times come from clock_.
   void Publish(std::vector<recognition::StreamEvent>& events);
+  // Publishes one match event with its wall times.
+  void PublishEvent(const recognition::StreamEvent& e, MatchType type, const ResponseTimes& times);
+  // Starts the video watcher when video matching or thumbnails are asked for.
+  void StartVideo();
+  // Publishes what the video watcher found so far.
+  void DrainVideo();
+  void StoreThumbnail(VideoWatchItem& item);
   int64_t NowMs() const;
 
   ScanShared shared_;
@@ -153,8 +189,14 @@ class ScanSession {
   std::vector<float> pcm_;
   std::vector<recognition::StreamEvent> events_;
   catalog::EntryCache entries_;
-  std::map<uint64_t, Segment> open_segments_;  // by recogniser match id
-  std::map<uint64_t, double> last_ongoing_s_;  // by recogniser match id
+  // Open segments and last ongoing reports by match key: the recogniser's
+  // match id for audio, kVideoKey | the tracker's match id for video.
+  static constexpr uint64_t kVideoKey = uint64_t{1} << 62;
+  std::map<uint64_t, Segment> open_segments_;
+  std::map<uint64_t, double> last_ongoing_s_;
+  std::unique_ptr<VideoWatcher> video_;
+  bool video_only_ = false;                    // the input has no audio track
+  double last_thumbnail_file_s_ = -1;
   std::vector<Segment> segments_;              // ended, in end order
   int failed_attempts_ = 0;                    // connection attempts failed in a row
   uint64_t damaged_before_ = 0;                // damaged packets of earlier connections
