@@ -91,6 +91,22 @@ const std::vector<Setting>& Settings() {
        "address (`earshot nginx-config`); empty: the TCP peer is the viewer"},
       {"rules", "block_action", &ServeConfig::block_action,
        "what a `block` match does: notify | stop | stop_and_reset_key (channels may override)"},
+      {"video", "thumbnail_every_s", &ServeConfig::thumbnail_every_s,
+       "a JPEG thumbnail of every live stream this often (stream seconds), stored beside its "
+       "results and shown on the stream resource; 0: none (streams are then decoded only when "
+       "the catalog has video references)"},
+      {"video", "thumbnail_width", &ServeConfig::thumbnail_width, "thumbnail width in pixels"},
+      {"video", "block_action", &ServeConfig::video_block_action,
+       "what a `block` video match or moderation verdict does: notify | stop | "
+       "stop_and_reset_key (channels may override)"},
+      {"video", "moderation_url", &ServeConfig::moderation_url,
+       "an operator's image-classification service: every thumbnail is POSTed there and its "
+       "verdict (allow | flag | block) is acted on like a rule; empty: no moderation"},
+      {"video", "moderation_secret_env", &ServeConfig::moderation_secret_env,
+       "EARSHOT_* environment variable holding the key that signs moderation requests "
+       "(X-Earshot-Signature, as webhooks); empty: unsigned"},
+      {"video", "moderation_timeout_s", &ServeConfig::moderation_timeout_s,
+       "seconds a moderation request may take"},
       {"delivery", "sinks", &ServeConfig::sinks,
        "where identification responses go besides {data_dir}/results, e.g. "
        "\"s3:bucket=b,endpoint=http://127.0.0.1:9000,access_key_env=K,secret_key_env=S\""},
@@ -340,6 +356,25 @@ Status ValidateServeConfig(const ServeConfig& c) {
   if (c.viewer_idle_s < 1 || c.viewer_idle_s > 3600) return bad("playback.viewer_idle_s", "must be 1..3600 seconds");
   if (c.block_action != "notify" && c.block_action != "stop" && c.block_action != "stop_and_reset_key") {
     return bad("rules.block_action", "must be notify, stop or stop_and_reset_key, got \"" + c.block_action + "\"");
+  }
+  if (c.thumbnail_every_s < 0 || (c.thumbnail_every_s > 0 && c.thumbnail_every_s < 1)) {
+    return bad("video.thumbnail_every_s", "must be 0 (none) or >= 1 second");
+  }
+  if (c.thumbnail_width < 16 || c.thumbnail_width > 4096) return bad("video.thumbnail_width", "must be 16..4096");
+  if (c.video_block_action != "notify" && c.video_block_action != "stop" &&
+      c.video_block_action != "stop_and_reset_key") {
+    return bad("video.block_action",
+               "must be notify, stop or stop_and_reset_key, got \"" + c.video_block_action + "\"");
+  }
+  if (!c.moderation_url.empty() && c.moderation_url.rfind("http://", 0) != 0 &&
+      c.moderation_url.rfind("https://", 0) != 0) {
+    return bad("video.moderation_url", "must be an http:// or https:// URL");
+  }
+  if (!c.moderation_secret_env.empty() && c.moderation_secret_env.rfind("EARSHOT_", 0) != 0) {
+    return bad("video.moderation_secret_env", "must name an EARSHOT_* environment variable");
+  }
+  if (c.moderation_timeout_s <= 0 || c.moderation_timeout_s > 120) {
+    return bad("video.moderation_timeout_s", "must be > 0 and <= 120 seconds");
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error") {
     return bad("log.level", "must be debug, info, warn or error, got \"" + c.log_level + "\"");

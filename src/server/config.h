@@ -65,6 +65,14 @@ struct ServeConfig {
   // [rules]
   std::string block_action = "stop";        // notify | stop | stop_and_reset_key
 
+  // [video]
+  double thumbnail_every_s = 10;            // a JPEG thumbnail of every live stream this often; 0 = none
+  int thumbnail_width = 320;                // pixels
+  std::string video_block_action = "stop_and_reset_key";  // a `block` video match or moderation verdict
+  std::string moderation_url;               // POST thumbnails here for a verdict; "" = no moderation
+  std::string moderation_secret_env;        // EARSHOT_* variable holding the HMAC key (optional)
+  double moderation_timeout_s = 5;
+
   // [delivery]
   std::vector<std::string> sinks;           // result sinks, as `earshot scan --sink`
   std::vector<std::string> notify;          // notifiers, as `earshot scan --notify`

@@ -1,5 +1,7 @@
 #include "server/control_plane.h"
 
+#include <cmath>
+
 #include "common/log.h"
 #include "common/time_format.h"
 #include "control/secrets.h"
@@ -20,6 +22,13 @@ control::BlockAction ControlPlane::DefaultBlockAction() const {
   if (a == "notify") return control::BlockAction::kNotify;
   if (a == "stop_and_reset_key") return control::BlockAction::kStopAndResetKey;
   return control::BlockAction::kStop;
+}
+
+control::BlockAction ControlPlane::VideoBlockAction() const {
+  const std::string& a = deps_.config->video_block_action;
+  if (a == "notify") return control::BlockAction::kNotify;
+  if (a == "stop") return control::BlockAction::kStop;
+  return control::BlockAction::kStopAndResetKey;
 }
 
 std::string ControlPlane::ScanInputUrl(const std::string& channel_id) const {
@@ -288,6 +297,19 @@ void ControlPlane::OnResponse(const ScanJob& job, const nlohmann::json& response
   ApplyRule(job, response);
 }
 
+void ControlPlane::OnThumbnail(const ScanJob& job, const scan::ThumbnailInfo& info) {
+  const nlohmann::json thumbnail = {
+      {"file", info.file},
+      {"stream_s", std::round(info.stream_s * 1000.0) / 1000.0},
+      {"captured_at", IsoTimeUtc(info.captured_ms)},
+      {"url", "/v1/sessions/" + job.stream_id + "/thumbnail"}};
+  if (Status st = deps_.state->UpdateSessionIngest(job.stream_id, {{"thumbnail", thumbnail}}); !st) {
+    Log(LogLevel::kDebug, "thumbnail not recorded",
+        {{"stream_id", job.stream_id}, {"error", st.error().ToString()}});
+  }
+  if (deps_.thumbnail_stored) deps_.thumbnail_stored(job, info);
+}
+
 void ControlPlane::ApplyRule(const ScanJob& job, const nlohmann::json& r) {
   const std::string status = r.value("status", "");
   const nlohmann::json& track = r.contains("track") ? r["track"] : nlohmann::json::object();
@@ -300,8 +322,11 @@ void ControlPlane::ApplyRule(const ScanJob& job, const nlohmann::json& r) {
   }
   const std::string title = track.value("title", "");
   const std::string holder = track.value("rights_holder", "");
-  const control::RuleDecision decision =
-      control::Decide(track_rule, rules, DefaultBlockAction(), {title, holder});
+  // Video matches and moderation verdicts have their own default block
+  // action (a re-streamed match loses its key at once by default).
+  const bool visual = r.value("match_type", "audio") != "audio";
+  const control::RuleDecision decision = control::Decide(
+      track_rule, rules, visual ? VideoBlockAction() : DefaultBlockAction(), {title, holder});
   const std::string effective(decision.effective_rule);
 
   state::IdentificationRecord rec;
@@ -330,14 +355,17 @@ void ControlPlane::ApplyRule(const ScanJob& job, const nlohmann::json& r) {
                            {"rule", effective},          {"track_rule", track_rule},
                            {"track", track},             {"stream_offset_s", rec.stream_offset_s},
                            {"duration_s", rec.duration_s}, {"reference_offset_s", rec.reference_offset_s},
-                           {"score", rec.score}};
+                           {"score", rec.score},
+                           {"match_type", r.value("match_type", "audio")}};
+  if (r.contains("verdict")) detail["verdict"] = r["verdict"];
+  if (r.contains("thumbnail")) detail["thumbnail"] = r["thumbnail"];
   AppendEventOrLog(control::EventType::kIdentification, job.channel_id, job.stream_id, detail);
   if (deps_.metrics != nullptr && status == "match_started") deps_.metrics->CountMatch(effective);
 
   const std::string action(control::ActionName(decision.action));
   nlohmann::json applied = {{"rule", effective},      {"action", action},
                             {"reason", decision.reason}, {"match_id", rec.match_id},
-                            {"track", track}};
+                            {"track", track}, {"match_type", r.value("match_type", "audio")}};
   const bool stops = decision.action == control::RuleAction::kStop ||
                      decision.action == control::RuleAction::kStopAndResetKey;
   if (status == "match_started") {

@@ -51,6 +51,8 @@ struct ControlPlaneDeps {
   Metrics* metrics = nullptr;
   const catalog::Catalog* catalog = nullptr;  // for the track rule of a match
   std::function<void()> job_enqueued;         // optional: wake local workers
+  // optional: a thumbnail was stored (e.g. the moderation hook)
+  std::function<void(const ScanJob&, const scan::ThumbnailInfo&)> thumbnail_stored;
 };
 
 class ControlPlane : public ScanJobObserver {
@@ -92,6 +94,8 @@ class ControlPlane : public ScanJobObserver {
   void OnInputLost(const ScanJob& job, const std::string& reason) override;
   void OnResponse(const ScanJob& job, const nlohmann::json& response) override;
   void OnScanFinished(const ScanJob& job, const scan::ScanReport& report) override;
+  // Records the stream's latest thumbnail (the stream resource shows it).
+  void OnThumbnail(const ScanJob& job, const scan::ThumbnailInfo& info) override;
 
   // Ingest's update interval (on_update period), for staleness.
   void set_update_interval(std::chrono::seconds s) { update_interval_ = s; }
@@ -109,6 +113,8 @@ class ControlPlane : public ScanJobObserver {
   void Forget(const std::string& stream_id);  // an ended session's last update
   void Bury(const ingest::NginxHook& hook);
   control::BlockAction DefaultBlockAction() const;
+  // For video matches and moderation verdicts (video.block_action).
+  control::BlockAction VideoBlockAction() const;
 
   ControlPlaneDeps deps_;
   std::chrono::seconds update_interval_{10};

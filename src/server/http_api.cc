@@ -503,6 +503,28 @@ void HttpApi::Register() {
     for (const auto& s : *live) list.push_back(stream_json(s));
     WriteJson(res, 200, {{"streams", list}});
   });
+  route("GET", "/v1/sessions/{stream_id}/thumbnail", true, [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    auto s = deps_.state->GetSession(id);
+    if (!s) return WriteError(res, s.error());
+    const nlohmann::json ingest = state::StreamSessionToJson(*s).value("ingest", nlohmann::json::object());
+    const nlohmann::json thumb = ingest.is_object() ? ingest.value("thumbnail", nlohmann::json()) : nlohmann::json();
+    const std::string file = thumb.is_object() ? thumb.value("file", "") : "";
+    if (file.empty() || file.find('/') != std::string::npos || file.rfind("thumb-", 0) != 0) {
+      return WriteError(res, 404, "not_found",
+                        "stream " + id + " has no thumbnail (video.thumbnail_every_s = 0, no video, "
+                        "or the stream has not run long enough)");
+    }
+    auto bytes = ReadFile(deps_.config->ResultsDir() / id / file);
+    if (!bytes) {
+      return WriteError(res, 404, "not_found",
+                        "the thumbnail " + file + " of stream " + id +
+                            " is not in this server's results folder (written by a worker on another "
+                            "machine, or deleted)");
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(*bytes, "image/jpeg");
+  });
   route("GET", "/v1/sessions/{stream_id}", true, [this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1].str();
     auto s = deps_.state->GetSession(id);

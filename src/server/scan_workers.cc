@@ -100,17 +100,24 @@ void ScanWorkers::LeaseMore() {
     options.stream_id = job->stream_id;
     options.channel_id = job->channel_id;
     if (options_.matcher_factory) options.matcher = options_.matcher_factory();
+    if (options_.video_index_factory) options.video_index = options_.video_index_factory();
     options.on_response = [this, job_id](const nlohmann::json& response) {
-      Post({Note::Kind::kResponse, job_id, response, {}, {}});
+      Post({Note::Kind::kResponse, job_id, response, {}, {}, {}});
     };
     options.on_connected = [this, job_id](const media::AudioStreamInfo& info) {
-      Post({Note::Kind::kConnected, job_id, {}, info, {}});
+      Post({Note::Kind::kConnected, job_id, {}, info, {}, {}});
     };
     options.on_input_lost = [this, job_id](const std::string& reason) {
-      Post({Note::Kind::kInputLost, job_id, reason, {}, {}});
+      Post({Note::Kind::kInputLost, job_id, reason, {}, {}, {}});
     };
     options.on_finished = [this, job_id](const scan::ScanReport& report) {
-      Post({Note::Kind::kFinished, job_id, {}, {}, report});
+      Post({Note::Kind::kFinished, job_id, {}, {}, report, {}});
+    };
+    options.on_thumbnail = [this, job_id](const scan::ThumbnailInfo& info) {
+      Note note{Note::Kind::kThumbnail, job_id, {}, {}, {}, {}};
+      note.thumbnail = info;
+      note.thumbnail.jpeg = {};
+      Post(std::move(note));
     };
     auto scan_id = scanner_->Add(std::move(options));
     if (!scan_id) {
@@ -218,6 +225,7 @@ void ScanWorkers::Loop() {
         case Note::Kind::kInputLost:
           observer_.OnInputLost(it->second.job, note.response.get<std::string>());
           break;
+        case Note::Kind::kThumbnail: observer_.OnThumbnail(it->second.job, note.thumbnail); break;
         case Note::Kind::kFinished:
           Settle(it->second, note.report);
           running_.erase(it);

@@ -63,6 +63,12 @@ class ScanJobObserver {
   virtual void OnInputLost(const ScanJob& job, const std::string& reason) = 0;
   virtual void OnResponse(const ScanJob& job, const nlohmann::json& response) = 0;
   virtual void OnScanFinished(const ScanJob& job, const scan::ScanReport& report) = 0;
+  // A thumbnail was stored (its bytes are in the results folder; the span
+  // in `info` is not valid here). Default: nothing.
+  virtual void OnThumbnail(const ScanJob& job, const scan::ThumbnailInfo& info) {
+    (void)job;
+    (void)info;
+  }
 };
 
 struct ScanWorkerOptions {
@@ -74,6 +80,9 @@ struct ScanWorkerOptions {
   // A matcher over the newest catalog for each new scan (optional: without
   // it scans use the Scanner's ScanShared::matcher).
   std::function<std::shared_ptr<const recognition::Matcher>()> matcher_factory;
+  // The video references for each new scan (optional: without it, or when
+  // it returns null or an empty index, no video matching).
+  std::function<std::shared_ptr<const video::HashIndex>()> video_index_factory;
 };
 
 class ScanWorkers {
@@ -106,11 +115,12 @@ class ScanWorkers {
   };
   // Things the scanner threads hand to the loop thread.
   struct Note {
-    enum class Kind { kResponse, kConnected, kInputLost, kFinished } kind;
+    enum class Kind { kResponse, kConnected, kInputLost, kFinished, kThumbnail } kind;
     int64_t job_id = 0;
     nlohmann::json response;  // kResponse; kInputLost: the reason (a string)
     media::AudioStreamInfo info;
     scan::ScanReport report;
+    scan::ThumbnailInfo thumbnail;  // kThumbnail (jpeg span empty)
   };
 
   void Loop();

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "common/log.h"
 #include "delivery/http_client.h"
 #include "delivery/registry.h"
@@ -109,6 +111,30 @@ Result<std::unique_ptr<EarshotServer>> EarshotServer::Open(const ServeConfig& co
   deps.job_enqueued = [raw] {
     if (raw->workers_) raw->workers_->Poke();
   };
+  if (!config.moderation_url.empty() && config.workers > 0) {
+    delivery::ModerationClientOptions mopts;
+    mopts.url = config.moderation_url;
+    mopts.timeout_s = config.moderation_timeout_s;
+    if (!config.moderation_secret_env.empty()) {
+      const char* secret = std::getenv(config.moderation_secret_env.c_str());
+      if (secret == nullptr || *secret == '\0') {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "video.moderation_secret_env: the environment variable " +
+                             config.moderation_secret_env + " is not set");
+      }
+      mopts.secret = secret;
+    }
+    auto client = delivery::ModerationClient::Create(mopts);
+    if (!client) return std::unexpected(client.error().Wrap("video.moderation_url"));
+    s->moderation_ = std::make_unique<ModerationService>(
+        std::move(*client), config.ResultsDir(),
+        [raw](const ScanJob& job, const nlohmann::json& response) {
+          raw->control_->OnResponse(job, response);
+        });
+    deps.thumbnail_stored = [raw](const ScanJob& job, const scan::ThumbnailInfo& info) {
+      raw->moderation_->Submit(job, info);
+    };
+  }
   s->control_ = std::make_unique<ControlPlane>(deps);
 
   if (role == ServerRole::kServe) {
@@ -160,6 +186,11 @@ Status EarshotServer::Start() {
     wopts.scan.max_backoff_s = std::max(config_.reconnect_backoff_s, config_.reconnect_backoff_s * 16);
     wopts.scan.ongoing_every_s = config_.ongoing_every_s;
     wopts.matcher_factory = [this] { return NewMatcher(); };
+    // Video references come from the same catalog (refreshed by NewMatcher).
+    wopts.video_index_factory = [this] { return catalog_->VideoSnapshot(); };
+    wopts.scan.thumbnail_every_s = config_.thumbnail_every_s;
+    wopts.scan.thumbnail_width = config_.thumbnail_width;
+    if (moderation_) moderation_->Start();
     // Workers before the scanner: the scanner's sessions call back into them.
     workers_ = std::make_unique<ScanWorkers>(*queue_, *control_, wopts);
     scanner_ = std::make_unique<scan::Scanner>(shared, sopts);
@@ -210,6 +241,7 @@ void EarshotServer::Shutdown() {
   if (workers_) workers_->Stop(deadline);
   scanner_.reset();  // waits for the sessions that are still flushing
   workers_.reset();
+  if (moderation_) moderation_->Stop();  // thumbnails still waiting are dropped
   if (outbox_ && outbox_->has_targets()) {
     const uint64_t pending = outbox_->Drain(std::chrono::steady_clock::now() + std::chrono::seconds(5));
     if (pending > 0) {

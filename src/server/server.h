@@ -23,6 +23,7 @@
 #include "scan/scanner.h"
 #include "server/config.h"
 #include "server/control_plane.h"
+#include "server/moderation_service.h"
 #include "server/event_dispatcher.h"
 #include "server/http_api.h"
 #include "server/metrics.h"
@@ -65,6 +66,7 @@ class EarshotServer {
   std::shared_ptr<const void> fallback_matcher_;  // ScanShared needs one; jobs bring their own
   std::unique_ptr<delivery::Outbox> outbox_;
   std::unique_ptr<ControlPlane> control_;
+  std::unique_ptr<ModerationService> moderation_;  // when video.moderation_url is set
   std::unique_ptr<PlaybackService> playback_;  // serve role only
   std::unique_ptr<AlarmService> alarms_;       // serve role only
   std::unique_ptr<EventDispatcher> dispatcher_;

@@ -35,12 +35,21 @@ Result<std::unique_ptr<FfmpegPublisher>> FfmpegPublisher::Start(FfmpegPublisherO
   if (options.realtime) argv.push_back("-re");
   if (options.loop) argv.insert(argv.end(), {"-stream_loop", "-1"});
   argv.insert(argv.end(), {"-i", options.input.string()});
-  if (options.video) {
+  const bool own_video = options.video && options.video_from_input;
+  if (options.video && !own_video) {
     if (options.realtime) argv.push_back("-re");
     argv.insert(argv.end(), {"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15"});
   }
   argv.insert(argv.end(), {"-map", "0:a:0"});
-  if (options.video) {
+  if (own_video) {
+    const std::string& encoder = FlvVideoEncoder();
+    argv.insert(argv.end(), {"-map", "0:v:0", "-c:v", encoder, "-threads", "1", "-g", "50",
+                             "-keyint_min", "50", "-pix_fmt", "yuv420p", "-b:v", "800k"});
+    if (encoder == "libx264") {
+      argv.insert(argv.end(),
+                  {"-preset", "ultrafast", "-tune", "zerolatency", "-sc_threshold", "0"});
+    }
+  } else if (options.video) {
     const std::string& encoder = FlvVideoEncoder();
     argv.insert(argv.end(), {"-map", "1:v:0", "-c:v", encoder, "-threads", "1", "-g", "15",
                              "-keyint_min", "15", "-pix_fmt", "yuv420p", "-b:v", "150k"});

@@ -52,6 +52,9 @@ struct FfmpegPublisherOptions {
   // (HLS fragments are cut on keyframes), libx264 ultrafast, 1 thread. Without
   // libx264 in ffmpeg: FLV1 (Sorenson), which nginx-rtmp leaves out of HLS.
   bool video = true;
+  // With `video`: publish the input's own video (first video stream, same
+  // encoder, 2 s GOPs at the input's size, 800 kbit/s) instead of testsrc2.
+  bool video_from_input = false;
   int audio_bitrate_kbps = 128;
   // Inserted before the output options (e.g. {"-t", "5"}).
   std::vector<std::string> extra_args;
