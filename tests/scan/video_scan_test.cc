@@ -31,12 +31,14 @@ class VideoScanTest : public ::testing::Test {
     // The protected "broadcast": a turning, colour-cycling mandelbrot zoom, 20 s.
     Ffmpeg({"-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25,rotate=a=0.35*t:fillcolor=black,hue=h=18*t", "-t", "20", "-c:v", "libx264",
             "-preset", "veryfast", "-pix_fmt", "yuv420p", Path("broadcast.mp4")});
-    // Its re-stream from 3 s: scaled, a caption band, a tone as audio.
+    // Its re-stream from 3 s: scaled, a caption band, a tone as audio; a key
+    // frame every second, as live encoders send (the scanner then reads key
+    // frames only until one hits a reference: adaptive sampling).
     Ffmpeg({"-ss", "3", "-i", Path("broadcast.mp4"), "-f", "lavfi", "-i",
             "sine=frequency=330:sample_rate=44100", "-t", "12", "-filter_complex",
             "[0:v]scale=256:144,drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.9:t=fill[v]",
-            "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt",
-            "yuv420p", "-c:a", "aac", Path("restream.mp4")});
+            "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
+            "-keyint_min", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", Path("restream.mp4")});
     // The same without any audio track (a muted re-stream).
     Ffmpeg({"-i", Path("restream.mp4"), "-an", "-c:v", "copy", Path("restream-muted.mp4")});
     // Unrelated footage with audio, and audio alone.
