@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -213,6 +214,48 @@ Result<std::vector<video::IndexEntry>> LoadVideoFile(const fs::path& file, Track
   return index->entries();
 }
 
+
+// Prepares items 0..count-1 on up to `jobs` threads (`prepare(i)`) and hands
+// the results to the calling thread, in the order they finish, through Next().
+// The threads are joined when it goes out of scope.
+template <typename P>
+class ParallelPrepare {
+ public:
+  ParallelPrepare(size_t count, int jobs, std::function<P(size_t)> prepare)
+      : count_(count), prepare_(std::move(prepare)) {
+    const size_t workers = static_cast<size_t>(std::clamp(jobs, 1, 64));
+    for (size_t w = 0; w < std::min(workers, count); ++w) {
+      threads_.emplace_back([this] { Work(); });
+    }
+  }
+  // The next finished item; blocks. REQUIRES: called at most `count` times.
+  P Next() {
+    std::unique_lock lock(mu_);
+    ready_cv_.wait(lock, [&] { return !ready_.empty(); });
+    P p = std::move(ready_.front());
+    ready_.pop_front();
+    return p;
+  }
+
+ private:
+  void Work() {
+    for (size_t i; (i = next_.fetch_add(1)) < count_;) {
+      P p = prepare_(i);
+      std::lock_guard lock(mu_);
+      ready_.push_back(std::move(p));
+      ready_cv_.notify_one();
+    }
+  }
+
+  const size_t count_;
+  std::function<P(size_t)> prepare_;
+  std::mutex mu_;
+  std::condition_variable ready_cv_;
+  std::deque<P> ready_;  // GUARDED_BY(mu_)
+  std::atomic<size_t> next_{0};
+  std::vector<std::jthread> threads_;  // last: joined before the rest goes
+};
+
 }  // namespace
 
 Catalog::Catalog(fs::path dir, std::unique_ptr<store::CatalogDb> db,
@@ -381,22 +424,8 @@ std::vector<AddOutcome> Catalog::Add(const std::vector<AddItem>& items, int jobs
   if (items.empty()) return outcomes;
 
   // Workers decode and fingerprint; this thread stores, in batches.
-  std::mutex mu;
-  std::condition_variable ready_cv;
-  std::deque<Prepared> ready;
-  std::atomic<size_t> next{0};
-  const size_t workers = static_cast<size_t>(std::clamp(jobs, 1, 64));
-  std::vector<std::jthread> threads;
-  for (size_t w = 0; w < std::min(workers, items.size()); ++w) {
-    threads.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < items.size();) {
-        Prepared p = PrepareItem(i, items[i], *db_, params_);
-        std::lock_guard lock(mu);
-        ready.push_back(std::move(p));
-        ready_cv.notify_one();
-      }
-    });
-  }
+  ParallelPrepare<Prepared> pool(items.size(), jobs,
+                                 [&](size_t i) { return PrepareItem(i, items[i], *db_, params_); });
 
   AddProgress state;
   state.total = items.size();
@@ -433,13 +462,7 @@ std::vector<AddOutcome> Catalog::Add(const std::vector<AddItem>& items, int jobs
   };
 
   for (size_t finished = 0; finished < items.size(); ++finished) {
-    Prepared p;
-    {
-      std::unique_lock lock(mu);
-      ready_cv.wait(lock, [&] { return !ready.empty(); });
-      p = std::move(ready.front());
-      ready.pop_front();
-    }
+    Prepared p = pool.Next();
     if (p.entry) {
       state.audio_seconds += p.entry->duration_s;
       batch.push_back(std::move(p));
@@ -492,22 +515,9 @@ std::vector<AddOutcome> Catalog::AddVideo(const std::vector<AddItem>& items, int
   }
 
   // Workers decode and hash; this thread stores each reference as it comes.
-  std::mutex mu;
-  std::condition_variable ready_cv;
-  std::deque<PreparedVideo> ready;
-  std::atomic<size_t> next{0};
-  const size_t workers = static_cast<size_t>(std::clamp(jobs, 1, 64));
-  std::vector<std::jthread> threads;
-  for (size_t w = 0; w < std::min(workers, items.size()); ++w) {
-    threads.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < items.size();) {
-        PreparedVideo p = PrepareVideoItem(i, items[i], *db_, video_params_);
-        std::lock_guard lock(mu);
-        ready.push_back(std::move(p));
-        ready_cv.notify_one();
-      }
-    });
-  }
+  ParallelPrepare<PreparedVideo> pool(items.size(), jobs, [&](size_t i) {
+    return PrepareVideoItem(i, items[i], *db_, video_params_);
+  });
 
   // Phase 1: the row; phase 2: the file; the row goes again if the file fails.
   auto store = [&](PreparedVideo& p) -> Result<store::CatalogEntry> {
@@ -545,13 +555,7 @@ std::vector<AddOutcome> Catalog::AddVideo(const std::vector<AddItem>& items, int
   };
 
   for (size_t finished = 0; finished < items.size(); ++finished) {
-    PreparedVideo p;
-    {
-      std::unique_lock lock(mu);
-      ready_cv.wait(lock, [&] { return !ready.empty(); });
-      p = std::move(ready.front());
-      ready.pop_front();
-    }
+    PreparedVideo p = pool.Next();
     if (p.entry) {
       state.audio_seconds += p.entry->duration_s;
       outcomes[p.item].entry = store(p);

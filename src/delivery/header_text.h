@@ -26,4 +26,22 @@ inline bool HasControlChars(std::string_view s) {
   });
 }
 
+// At most `max_bytes` of a peer's answer, quoted, on one line, for an error
+// message or a log line: control characters blanked, never cut inside a
+// UTF-8 sequence, "..." when shortened; "(empty body)" for nothing.
+inline std::string QuotedExcerpt(std::string_view body, size_t max_bytes = 200) {
+  if (body.empty()) return "(empty body)";
+  size_t n = std::min(body.size(), max_bytes);
+  if (n < body.size()) {
+    while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
+  }
+  std::string out(body.substr(0, n));
+  for (char& ch : out) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) ch = ' ';
+  }
+  if (n < body.size()) out += "...";
+  return "'" + out + "'";
+}
+
 }  // namespace earshot::delivery

@@ -22,27 +22,9 @@ namespace {
 constexpr double kMaxTimeoutS = 600;
 constexpr int kMaxAttempts = 10;
 constexpr int kMaxConnectTimeoutMs = 5000;
-constexpr size_t kExcerptBytes = 200;
 constexpr size_t kMaxAnswerBytes = size_t{1} << 20;
 constexpr std::chrono::milliseconds kFirstPause(100);
 constexpr std::chrono::milliseconds kMaxPause(2000);
-
-// At most kExcerptBytes of `body`, quoted, on one line (controls blanked, not
-// cut inside a UTF-8 sequence).
-std::string Excerpt(std::string_view body) {
-  if (body.empty()) return "(empty body)";
-  size_t n = std::min(body.size(), kExcerptBytes);
-  if (n < body.size()) {
-    while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
-  }
-  std::string out(body.substr(0, n));
-  for (char& ch : out) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) ch = ' ';
-  }
-  if (n < body.size()) out += "...";
-  return "'" + out + "'";
-}
 
 Status CheckUrl(const std::string& url) {
   const std::string lower = AsciiLower(url);
@@ -94,12 +76,12 @@ bool Retryable(long status) {
 Result<ModerationResult> ParseAnswer(std::string body, const std::string& where) {
   auto corrupt = [&](const std::string& what) {
     return MakeError(ErrorCode::kCorruptData,
-                     where + ": " + what + " in the answer " + Excerpt(body));
+                     where + ": " + what + " in the answer " + QuotedExcerpt(body));
   };
   if (body.size() > kMaxAnswerBytes) {
     return MakeError(ErrorCode::kCorruptData, where + ": the answer is " +
                                                   std::to_string(body.size()) +
-                                                  " bytes, over the 1 MiB limit: " + Excerpt(body));
+                                                  " bytes, over the 1 MiB limit: " + QuotedExcerpt(body));
   }
   const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return corrupt("no JSON");
@@ -234,7 +216,7 @@ Result<ModerationResult> ModerationClient::Classify(std::span<const uint8_t> jpe
       return ParseAnswer(std::move(response->body), where);
     } else {
       std::string message = where + " answered HTTP " + std::to_string(response->status) + tries +
-                            ": " + Excerpt(response->body);
+                            ": " + QuotedExcerpt(response->body);
       if (!Retryable(response->status)) {
         if (response->status >= 300 && response->status <= 399) {
           message += " (redirects are not followed; fix the url)";

@@ -22,7 +22,6 @@ constexpr std::string_view kEnvSuffix = "_env";
 constexpr int kDefaultTimeoutMs = 10000;
 constexpr int kMaxTimeoutMs = 600000;
 constexpr int kMaxConnectTimeoutMs = 5000;
-constexpr size_t kAnswerExcerptBytes = 200;
 
 bool IsHeaderName(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
@@ -73,22 +72,6 @@ Result<int> ParseTimeoutMs(const TargetSpec& spec) {
   return IntOption(spec, "timeout_ms", kDefaultTimeoutMs, 1, kMaxTimeoutMs);
 }
 
-// The receiver's answer, made safe to put in a one-line log message.
-std::string Excerpt(std::string_view body) {
-  if (body.empty()) return "(empty body)";
-  size_t n = std::min(body.size(), kAnswerExcerptBytes);
-  // Do not end inside a UTF-8 sequence.
-  if (n < body.size()) {
-    while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
-  }
-  std::string out(body.substr(0, n));
-  for (char& ch : out) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) ch = ' ';
-  }
-  if (n < body.size()) out += "...";
-  return "'" + out + "'";
-}
 
 class WebhookNotifier final : public Notifier {
  public:
@@ -140,7 +123,7 @@ class WebhookNotifier final : public Notifier {
     if (status >= 200 && status <= 299) return Ok();
 
     std::string message = where + ": receiver answered HTTP " + std::to_string(status) + ": " +
-                          Excerpt(response->body);
+                          QuotedExcerpt(response->body);
     if (status == 408 || status == 429 || (status >= 500 && status <= 599)) {
       std::string retry_after = response->Header("retry-after");
       if (!retry_after.empty() && retry_after.size() <= 64 && !HasControlChars(retry_after)) {
