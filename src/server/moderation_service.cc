@@ -117,6 +117,7 @@ void ModerationService::Handle(const Pending& p) {
     if (!result) {
       ++stats_.failed;
       const auto now = Clock::now();
+      if (last_error_log_.size() > 10000) last_error_log_.clear();  // bounded: streams come and go
       auto& last = last_error_log_[p.job.stream_id];
       if (last.time_since_epoch().count() != 0 && now - last < std::chrono::minutes(1)) return;
       last = now;

@@ -88,7 +88,8 @@ class ModerationService {
   std::map<std::string, Pending> pending_;   // by stream id; GUARDED_BY(mutex_)
   std::set<std::string> blocked_;            // streams blocked; GUARDED_BY(mutex_)
   std::map<std::string, uint64_t> verdicts_;  // flag/block count per stream; GUARDED_BY(mutex_)
-  std::map<std::string, std::chrono::steady_clock::time_point> last_error_log_;  // by stream
+  // Last warning per stream; GUARDED_BY(mutex_), at most ~10,000 streams.
+  std::map<std::string, std::chrono::steady_clock::time_point> last_error_log_;
   ModerationStats stats_;                    // GUARDED_BY(mutex_)
   bool stopping_ = false;                    // GUARDED_BY(mutex_)
   std::thread thread_;
