@@ -10,8 +10,8 @@ echo "== release build"
 bash scripts/build.sh release
 echo "== tests (release)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600
-echo "== playback token fuzzer (libFuzzer + ASan + UBSan, clang 14, 45 s)"
-bash scripts/fuzz-playback-token.sh 45
+echo "== playback token fuzzer (libFuzzer + ASan + UBSan, clang 14, 25 s)"
+bash scripts/fuzz-playback-token.sh 25
 echo "== sanitizer build (ASan + UBSan), unit tests only"
 bash scripts/build.sh asan unit_tests
 echo "== unit tests under ASan + UBSan"
