@@ -339,14 +339,18 @@ void ScanSession::PublishEvent(const recognition::StreamEvent& e, MatchType type
 void ScanSession::StartVideo() {
   const bool match = options_.video_index != nullptr && options_.video_index->size() > 0;
   if (!match && options_.thumbnail_every_s <= 0) return;
-  VideoWatchOptions v;
-  v.url = options_.input == "-" ? "pipe:0" : options_.input;
-  if (options_.input == "-") {
-    // Standard input can be read once: the audio side has it.
-    Log(LogLevel::kWarn, "video is not scanned on standard input (read by the audio side)",
-        {{"stream_id", identity_.stream_id}});
+  // Inputs that can be read only once belong to the audio side: standard
+  // input, and sockets the scanner listens on (a second bind would fail, or
+  // take the stream from the audio side).
+  const std::string input_scheme = SchemeOf(options_.input);
+  if (options_.input == "-" || input_scheme == "udp" || input_scheme == "rtp" ||
+      (input_scheme == "srt" && options_.input.find("mode=listener") != std::string::npos)) {
+    Log(LogLevel::kWarn, "video is not scanned on an input that can be read only once",
+        {{"stream_id", identity_.stream_id}, {"input", delivery::RedactUrl(options_.input)}});
     return;
   }
+  VideoWatchOptions v;
+  v.url = options_.input;
   v.display_name = delivery::RedactUrl(options_.input);
   v.stream_id = identity_.stream_id;
   v.network = network_;
@@ -355,8 +359,7 @@ void ScanSession::StartVideo() {
   v.max_reconnects = options_.max_reconnects;
   v.reconnect_backoff_s = options_.reconnect_backoff_s;
   v.max_backoff_s = options_.max_backoff_s;
-  const std::string scheme = SchemeOf(options_.input);
-  if (!options_.http_headers.empty() && (scheme == "http" || scheme == "https")) {
+  if (!options_.http_headers.empty() && (input_scheme == "http" || input_scheme == "https")) {
     std::string headers;
     for (const std::string& h : options_.http_headers) headers += h + "\r\n";
     v.format_options["headers"] = headers;
