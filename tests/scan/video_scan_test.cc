@@ -28,25 +28,19 @@ class VideoScanTest : public ::testing::Test {
     auto dir = support::ScopedTempDir::Create("earshot_video_scan");
     ASSERT_TRUE(dir) << dir.error().ToString();
     dir_ = new support::ScopedTempDir(std::move(*dir));
-    // The protected "broadcast": a turning, colour-cycling mandelbrot zoom, 20 s.
-    Ffmpeg({"-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25,rotate=a=0.35*t:fillcolor=black,hue=h=18*t", "-t", "20", "-c:v", "libx264",
-            "-preset", "veryfast", "-pix_fmt", "yuv420p", Path("broadcast.mp4")});
-    // Its re-stream from 3 s: scaled, a caption band, a tone as audio; a key
-    // frame every second, as live encoders send (the scanner then reads key
-    // frames only until one hits a reference: adaptive sampling).
-    Ffmpeg({"-ss", "3", "-i", Path("broadcast.mp4"), "-f", "lavfi", "-i",
-            "sine=frequency=330:sample_rate=44100", "-t", "12", "-filter_complex",
-            "[0:v]scale=256:144,drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.9:t=fill[v]",
-            "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
-            "-keyint_min", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", Path("restream.mp4")});
-    // The same without any audio track (a muted re-stream).
-    Ffmpeg({"-i", Path("restream.mp4"), "-an", "-c:v", "copy", Path("restream-muted.mp4")});
-    // Unrelated footage with audio, and audio alone.
-    Ffmpeg({"-f", "lavfi", "-i", "life=size=320x180:rate=25:mold=10:ratio=0.3:seed=7", "-f",
-            "lavfi", "-i", "sine=frequency=500:sample_rate=44100", "-t", "12", "-c:v", "libx264",
-            "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", Path("unrelated.mp4")});
-    Ffmpeg({"-f", "lavfi", "-i", "sine=frequency=500:sample_rate=44100", "-t", "5", Path("tone.wav")});
-
+    // The footage is made once per machine (every test runs in a process of
+    // its own): generated into a staging folder, then renamed into place.
+    footage_ = fs::temp_directory_path() / "earshot_video_scan_footage_v1";
+    if (!fs::exists(footage_ / "done")) {
+      auto staging = support::ScopedTempDir::Create("earshot_video_scan_footage_staging");
+      ASSERT_TRUE(staging) << staging.error().ToString();
+      MakeFootage(staging->path());
+      if (HasFatalFailure()) return;
+      std::ofstream(staging->path() / "done") << "ok\n";
+      std::error_code ec;
+      fs::rename(staging->path(), footage_, ec);  // fails when another process won: fine
+      ASSERT_TRUE(fs::exists(footage_ / "done")) << "footage folder " << footage_ << ": " << ec.message();
+    }
     auto catalog = catalog::Catalog::Open(dir_->path() / "catalog", {});
     ASSERT_TRUE(catalog) << catalog.error().ToString();
     catalog::AddItem item;
@@ -64,7 +58,29 @@ class VideoScanTest : public ::testing::Test {
     delete dir_;
   }
 
-  static std::string Path(const std::string& name) { return (dir_->path() / name).string(); }
+  static void MakeFootage(const fs::path& dir) {
+    const auto path = [&](const std::string& name) { return (dir / name).string(); };
+    // The protected "broadcast": a turning, colour-cycling mandelbrot zoom, 20 s.
+    Ffmpeg({"-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25,rotate=a=0.35*t:fillcolor=black,hue=h=18*t", "-t", "20", "-c:v", "libx264",
+            "-preset", "veryfast", "-pix_fmt", "yuv420p", path("broadcast.mp4")});
+    // Its re-stream from 3 s: scaled, a caption band, a tone as audio; a key
+    // frame every second, as live encoders send (the scanner then reads key
+    // frames only until one hits a reference: adaptive sampling).
+    Ffmpeg({"-ss", "3", "-i", path("broadcast.mp4"), "-f", "lavfi", "-i",
+            "sine=frequency=330:sample_rate=44100", "-t", "12", "-filter_complex",
+            "[0:v]scale=256:144,drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.9:t=fill[v]",
+            "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
+            "-keyint_min", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", path("restream.mp4")});
+    // The same without any audio track (a muted re-stream).
+    Ffmpeg({"-i", path("restream.mp4"), "-an", "-c:v", "copy", path("restream-muted.mp4")});
+    // Unrelated footage with audio, and audio alone.
+    Ffmpeg({"-f", "lavfi", "-i", "life=size=320x180:rate=25:mold=10:ratio=0.3:seed=7", "-f",
+            "lavfi", "-i", "sine=frequency=500:sample_rate=44100", "-t", "12", "-c:v", "libx264",
+            "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", path("unrelated.mp4")});
+    Ffmpeg({"-f", "lavfi", "-i", "sine=frequency=500:sample_rate=44100", "-t", "5", path("tone.wav")});
+  }
+
+  static std::string Path(const std::string& name) { return (footage_ / name).string(); }
   static void Ffmpeg(std::vector<std::string> args) {
     std::vector<std::string> argv = {"ffmpeg", "-v", "error", "-y"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -115,12 +131,14 @@ class VideoScanTest : public ::testing::Test {
     return out;
   }
 
-  static support::ScopedTempDir* dir_;
+  static support::ScopedTempDir* dir_;  // this process's catalog and results
+  static fs::path footage_;             // shared by the processes of this suite
   static catalog::Catalog* catalog_;
   static store::TrackId ref_id_;
 };
 
 support::ScopedTempDir* VideoScanTest::dir_ = nullptr;
+fs::path VideoScanTest::footage_;
 catalog::Catalog* VideoScanTest::catalog_ = nullptr;
 store::TrackId VideoScanTest::ref_id_ = 0;
 
