@@ -56,6 +56,23 @@ Result<std::string> NewContentSha256(const AddItem& item, const store::CatalogDb
   return sha;
 }
 
+// The catalog row of a new reference (id assigned on insert); the title
+// defaults to the file name without extension.
+store::CatalogEntry NewEntry(const AddItem& item, store::MediaKind kind, const std::string& sha,
+                             double seconds, uint32_t algorithm_version) {
+  store::CatalogEntry entry;
+  entry.kind = kind;
+  entry.source = item.path.string();
+  entry.content_sha256 = sha;
+  entry.metadata = item.metadata;
+  if (entry.metadata.title.empty()) entry.metadata.title = item.path.stem().string();
+  entry.rule = item.rule;
+  entry.duration_s = seconds;
+  entry.added_at_unix_ms = NowUnixMs();
+  entry.algorithm_version = algorithm_version;
+  return entry;
+}
+
 Prepared PrepareItem(size_t index, const AddItem& item, const store::CatalogDb& db,
                      const recognition::FingerprintParams& params) {
   Prepared out;
@@ -82,17 +99,8 @@ Prepared PrepareItem(size_t index, const AddItem& item, const store::CatalogDb& 
     return out;
   }
   out.fingerprint = recognition::FingerprintTrack(0, audio->samples, params);
-  store::CatalogEntry entry;
-  entry.kind = store::MediaKind::kAudio;
-  entry.source = name;
-  entry.content_sha256 = *sha;
-  entry.metadata = item.metadata;
-  if (entry.metadata.title.empty()) entry.metadata.title = item.path.stem().string();
-  entry.rule = item.rule;
-  entry.duration_s = seconds;
-  entry.added_at_unix_ms = NowUnixMs();
-  entry.algorithm_version = recognition::kAlgorithmVersion;
-  out.entry = std::move(entry);
+  out.entry = NewEntry(item, store::MediaKind::kAudio, *sha, seconds,
+                       recognition::kAlgorithmVersion);
   return out;
 }
 
@@ -171,17 +179,8 @@ PreparedVideo PrepareVideoItem(size_t index, const AddItem& item, const store::C
                               "(black or flat video)");
     return out;
   }
-  store::CatalogEntry entry;
-  entry.kind = store::MediaKind::kVideo;
-  entry.source = name;
-  entry.content_sha256 = *sha;
-  entry.metadata = item.metadata;
-  if (entry.metadata.title.empty()) entry.metadata.title = item.path.stem().string();
-  entry.rule = item.rule;
-  entry.duration_s = declared > 0 ? declared : sampled;
-  entry.added_at_unix_ms = NowUnixMs();
-  entry.algorithm_version = video::kFrameHashVersion;
-  out.entry = std::move(entry);
+  out.entry = NewEntry(item, store::MediaKind::kVideo, *sha, declared > 0 ? declared : sampled,
+                       video::kFrameHashVersion);
   return out;
 }
 
