@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <span>
 
 #if defined(__SSE2__)
@@ -154,25 +155,60 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
   for (const Peak& p : peaks) {
     if (p.rank < query_.retrieval_peaks_per_band) retrieval.push_back(p);
   }
+  // All keys first. About a third of a query's keys repeat (the pitch and
+  // tempo expansion cells of neighbouring pairs overlap), so each distinct
+  // key is looked up once; the votes are then made in the order of the keys,
+  // exactly as if every key had been looked up.
   std::vector<HashKey> keys;
-  std::vector<Posting> postings;
+  std::vector<int32_t> anchor_frames;  // per key
   MatchStats local;
   ForEachPair(std::span<const Peak>(retrieval), query_.query_fanout, params_, [&](size_t i, size_t j) {
     const Peak& anchor = retrieval[i];
     if (anchor.frame < anchor_begin || anchor.frame >= anchor_end) return;
     ++local.pairs;
-    keys.clear();
     ExpandQueryPair(anchor, retrieval[j], query_, params_, keys);
-    for (HashKey key : keys) {
-      postings.clear();
-      index_.Lookup(key, postings);
-      ++local.lookups;
-      local.postings += postings.size();
-      for (const Posting& p : postings) {
-        votes.push_back({p.track, static_cast<int32_t>(anchor.frame), static_cast<int32_t>(p.time)});
-      }
-    }
+    anchor_frames.resize(keys.size(), static_cast<int32_t>(anchor.frame));
   });
+  // Open addressing from key to its postings' range in `found` (at most half full).
+  size_t table_size = 16;
+  while (table_size < 2 * keys.size()) table_size *= 2;
+  constexpr uint32_t kFree = std::numeric_limits<uint32_t>::max();
+  std::vector<uint32_t> slots(table_size, kFree);  // index into `ranges`
+  struct Range {
+    HashKey key;
+    uint32_t begin, end;
+  };
+  std::vector<Range> ranges;
+  std::vector<Posting> found;
+  found.reserve(keys.size() * 16);
+  ranges.reserve(keys.size());
+  std::vector<uint32_t> range_of_key(keys.size());
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const HashKey key = keys[k];
+    size_t slot = (uint64_t{key} * 0x9E3779B97F4A7C15ull >> 32) & (table_size - 1);
+    while (slots[slot] != kFree && ranges[slots[slot]].key != key) slot = (slot + 1) & (table_size - 1);
+    if (slots[slot] == kFree) {
+      const size_t begin = found.size();
+      index_.Lookup(key, found);
+      ++local.lookups;
+      slots[slot] = static_cast<uint32_t>(ranges.size());
+      ranges.push_back({key, static_cast<uint32_t>(begin), static_cast<uint32_t>(found.size())});
+    }
+    range_of_key[k] = slots[slot];
+  }
+  size_t total = 0;
+  for (size_t k = 0; k < keys.size(); ++k) total += ranges[range_of_key[k]].end - ranges[range_of_key[k]].begin;
+  local.postings += total;
+  size_t at = votes.size();
+  votes.resize(at + total);
+  Vote* out = votes.data() + at;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const Range& r = ranges[range_of_key[k]];
+    const int32_t anchor_frame = anchor_frames[k];
+    for (uint32_t i = r.begin; i < r.end; ++i) {
+      *out++ = Vote{found[i].track, anchor_frame, static_cast<int32_t>(found[i].time)};
+    }
+  }
   if (stats) {
     stats->pairs += local.pairs;
     stats->lookups += local.lookups;
@@ -184,49 +220,47 @@ VoteCounts::VoteCounts() { Resize(4096); }
 
 uint64_t VoteCounts::KeyOf(const Vote& v) { return Key(v.track, OffsetBin(v.ref_frame - v.query_frame)); }
 
-size_t VoteCounts::Slot(uint64_t key) const {
+size_t VoteCounts::SlotOf(uint64_t key) const {
   return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 24) & mask_;
 }
 
 void VoteCounts::Resize(size_t size) {
-  keys_.assign(size, kEmpty);
-  counts_.assign(size, 0);
+  slots_.assign(size, Slot{});
   mask_ = size - 1;
   used_ = 0;
 }
 
 void VoteCounts::Add(const Vote& v) {
   const uint64_t key = KeyOf(v);
-  size_t i = Slot(key);
-  while (keys_[i] != kEmpty && keys_[i] != key) i = (i + 1) & mask_;
-  if (keys_[i] == kEmpty) {
-    keys_[i] = key;
+  size_t i = SlotOf(key);
+  while (slots_[i].key != kEmpty && slots_[i].key != key) i = (i + 1) & mask_;
+  Slot& s = slots_[i];
+  if (s.key == kEmpty) {
+    s.key = key;
     ++used_;
   }
-  ++counts_[i];
+  ++s.count;
   ++total_;
-  if (used_ * 2 > keys_.size()) Rehash(keys_.size() * 2);  // at half load
+  if (used_ * 2 > slots_.size()) Rehash(slots_.size() * 2);  // at half load
 }
 
 void VoteCounts::Rehash(size_t size) {
-  std::vector<uint64_t> old_keys = std::move(keys_);
-  std::vector<uint32_t> old_counts = std::move(counts_);
+  std::vector<Slot> old = std::move(slots_);
   Resize(size);
-  for (size_t j = 0; j < old_keys.size(); ++j) {
-    if (old_keys[j] == kEmpty) continue;
-    size_t i = Slot(old_keys[j]);
-    while (keys_[i] != kEmpty) i = (i + 1) & mask_;
-    keys_[i] = old_keys[j];
-    counts_[i] = old_counts[j];
+  for (const Slot& s : old) {
+    if (s.key == kEmpty) continue;
+    size_t i = SlotOf(s.key);
+    while (slots_[i].key != kEmpty) i = (i + 1) & mask_;
+    slots_[i] = s;
     ++used_;
   }
 }
 
 uint32_t VoteCounts::Get(TrackId track, int64_t bin) const {
   const uint64_t key = Key(track, bin);
-  size_t i = Slot(key);
-  while (keys_[i] != kEmpty) {
-    if (keys_[i] == key) return counts_[i];
+  size_t i = SlotOf(key);
+  while (slots_[i].key != kEmpty) {
+    if (slots_[i].key == key) return slots_[i].count;
     i = (i + 1) & mask_;
   }
   return 0;

@@ -85,10 +85,10 @@ class VoteCounts {
   // f(track, bin, count) for every key with a non-zero count.
   template <class F>
   void ForEach(F&& f) const {
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      if (keys_[i] != kEmpty && counts_[i] > 0) {
-        f(static_cast<TrackId>(keys_[i] >> 32),
-          static_cast<int64_t>(keys_[i] & 0xffffffffu) - kBinBias, counts_[i]);
+    for (const Slot& s : slots_) {
+      if (s.key != kEmpty && s.count > 0) {
+        f(static_cast<TrackId>(s.key >> 32), static_cast<int64_t>(s.key & 0xffffffffu) - kBinBias,
+          s.count);
       }
     }
   }
@@ -100,11 +100,15 @@ class VoteCounts {
     return (static_cast<uint64_t>(track) << 32) | static_cast<uint64_t>(bin + kBinBias);
   }
   static uint64_t KeyOf(const Vote& vote);
-  size_t Slot(uint64_t key) const;
+  // A key and its count side by side: one cache line per vote counted.
+  struct Slot {
+    uint64_t key = kEmpty;
+    uint32_t count = 0;
+  };
+  size_t SlotOf(uint64_t key) const;
   void Resize(size_t size);
   void Rehash(size_t size);
-  std::vector<uint64_t> keys_;
-  std::vector<uint32_t> counts_;
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
   size_t used_ = 0;     // slots holding a key
   uint64_t total_ = 0;  // votes counted
