@@ -59,13 +59,36 @@ void PeakPicker::PushFrame(uint32_t frame, std::span<const float> log_power,
     // The window of 7 bins around b is the union of the 4 bins from b - 3
     // and the 4 from b: two maxima of pairs, then one of quads (the same
     // maximum as the direct loop: only comparisons with it are made).
+    // Each pass four bins at a time where SSE is there (max is exact, so the
+    // lanes give the same values as the scalar tails).
     float* pair = max4_.data();
-    for (int b = 0; b + 1 < bins_; ++b) pair[b] = std::max(p[b], p[b + 1]);
-    float* quad = max4_.data();  // in place: quad[b] reads pair[b] and pair[b + 2]
-    for (int b = 0; b + 3 < bins_; ++b) quad[b] = std::max(pair[b], pair[b + 2]);
-    for (int b = 0; b < 3; ++b) direct(b);
-    for (int b = 3; b + 3 < bins_; ++b) m[b] = std::max(quad[b - 3], quad[b]);
-    for (int b = std::max(3, bins_ - 3); b < bins_; ++b) direct(b);
+    int b = 0;
+#if defined(__SSE2__)
+    for (; b + 4 < bins_; b += 4) {
+      _mm_storeu_ps(pair + b, _mm_max_ps(_mm_loadu_ps(p + b), _mm_loadu_ps(p + b + 1)));
+    }
+#endif
+    for (; b + 1 < bins_; ++b) pair[b] = std::max(p[b], p[b + 1]);
+    // quad[b] = max(pair[b], pair[b + 2]), in place: each step reads pair
+    // values at b + 2.. before any of them is overwritten (a vector step
+    // stores b..b+3 after loading b+2..b+5; the next step loads from b+6).
+    float* quad = max4_.data();
+    b = 0;
+#if defined(__SSE2__)
+    for (; b + 6 < bins_; b += 4) {
+      _mm_storeu_ps(quad + b, _mm_max_ps(_mm_loadu_ps(pair + b), _mm_loadu_ps(pair + b + 2)));
+    }
+#endif
+    for (; b + 3 < bins_; ++b) quad[b] = std::max(pair[b], pair[b + 2]);
+    for (b = 0; b < 3; ++b) direct(b);
+    b = 3;
+#if defined(__SSE2__)
+    for (; b + 7 <= bins_; b += 4) {
+      _mm_storeu_ps(m + b, _mm_max_ps(_mm_loadu_ps(quad + b - 3), _mm_loadu_ps(quad + b)));
+    }
+#endif
+    for (; b + 3 < bins_; ++b) m[b] = std::max(quad[b - 3], quad[b]);
+    for (b = std::max(3, bins_ - 3); b < bins_; ++b) direct(b);
   } else {
     for (int b = 0; b < bins_; ++b) direct(b);
   }
