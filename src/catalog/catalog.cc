@@ -4,9 +4,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -215,43 +215,73 @@ Result<std::vector<video::IndexEntry>> LoadVideoFile(const fs::path& file, Track
 
 
 // Prepares items 0..count-1 on up to `jobs` threads (`prepare(i)`) and hands
-// the results to the calling thread, in the order they finish, through Next().
-// The threads are joined when it goes out of scope.
+// the results to the calling thread in item order through Next(), so that
+// ids follow the order of the input whatever the number of jobs. Workers run
+// at most 2 * jobs items ahead of the caller (a slow first item holds back
+// memory, not results). The threads are joined when it goes out of scope,
+// also when the caller stops calling Next early.
 template <typename P>
 class ParallelPrepare {
  public:
   ParallelPrepare(size_t count, int jobs, std::function<P(size_t)> prepare)
       : count_(count), prepare_(std::move(prepare)) {
     const size_t workers = static_cast<size_t>(std::clamp(jobs, 1, 64));
+    window_ = 2 * workers;
     for (size_t w = 0; w < std::min(workers, count); ++w) {
       threads_.emplace_back([this] { Work(); });
     }
   }
-  // The next finished item; blocks. REQUIRES: called at most `count` times.
+  ~ParallelPrepare() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    space_cv_.notify_all();
+    threads_.clear();  // joins
+  }
+  ParallelPrepare(const ParallelPrepare&) = delete;
+  ParallelPrepare& operator=(const ParallelPrepare&) = delete;
+
+  // The next item in order; blocks until it is ready. REQUIRES: called at
+  // most `count` times.
   P Next() {
     std::unique_lock lock(mu_);
-    ready_cv_.wait(lock, [&] { return !ready_.empty(); });
-    P p = std::move(ready_.front());
-    ready_.pop_front();
-    return p;
+    ready_cv_.wait(lock, [&] { return ready_.contains(next_out_); });
+    auto node = ready_.extract(next_out_++);
+    lock.unlock();
+    space_cv_.notify_all();
+    return std::move(node.mapped());
   }
 
  private:
   void Work() {
-    for (size_t i; (i = next_.fetch_add(1)) < count_;) {
+    for (;;) {
+      size_t i = 0;
+      {
+        std::unique_lock lock(mu_);
+        space_cv_.wait(lock, [&] { return stopping_ || next_in_ >= count_ || next_in_ < next_out_ + window_; });
+        if (stopping_ || next_in_ >= count_) return;
+        i = next_in_++;
+      }
       P p = prepare_(i);
-      std::lock_guard lock(mu_);
-      ready_.push_back(std::move(p));
+      {
+        std::lock_guard lock(mu_);
+        ready_.emplace(i, std::move(p));
+      }
       ready_cv_.notify_one();
     }
   }
 
   const size_t count_;
   std::function<P(size_t)> prepare_;
+  size_t window_ = 2;
   std::mutex mu_;
   std::condition_variable ready_cv_;
-  std::deque<P> ready_;  // GUARDED_BY(mu_)
-  std::atomic<size_t> next_{0};
+  std::condition_variable space_cv_;
+  std::map<size_t, P> ready_;  // GUARDED_BY(mu_): finished, not yet taken
+  size_t next_in_ = 0;         // GUARDED_BY(mu_): next item to prepare
+  size_t next_out_ = 0;        // GUARDED_BY(mu_): next item Next() returns
+  bool stopping_ = false;      // GUARDED_BY(mu_)
   std::vector<std::jthread> threads_;  // last: joined before the rest goes
 };
 
