@@ -195,11 +195,20 @@ inline std::vector<float> Render(const Score& score, double from, double length,
       const double w = 2 * std::numbers::pi * f / kRate;
       // Phase at the first rendered sample, then a complex rotation per sample.
       const double tau0 = static_cast<double>(first) / kRate - start;
-      std::complex<double> z = std::polar(1.0, phase0 + 2 * std::numbers::pi * f * tau0);
+      const std::complex<double> z = std::polar(1.0, phase0 + 2 * std::numbers::pi * f * tau0);
       const std::complex<double> step = std::polar(1.0, w);
+      // z *= step written out (the same products and sums, so the same
+      // samples): unoptimised sanitizer builds would otherwise call a
+      // function per operator and per sample.
+      double zr = z.real(), zi = z.imag();
+      const double sr = step.real(), si = step.imag();
+      double* const o = out.data();
+      const double* const e = env.data();
       for (long i = first; i < last; ++i) {
-        out[static_cast<size_t>(i)] += amp * env[static_cast<size_t>(i - first)] * z.imag();
-        z *= step;
+        o[i] += amp * e[i - first] * zi;
+        const double next_r = zr * sr - zi * si;
+        zi = zr * si + zi * sr;
+        zr = next_r;
       }
     }
   }
