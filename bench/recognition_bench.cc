@@ -188,7 +188,7 @@ BENCHMARK(BM_Match)->Unit(benchmark::kMillisecond);
 void BM_StreamRecognizer(benchmark::State& state) {
   const test_audio::Catalog& catalog = BigCatalog();
   const FingerprintParams params;
-  const Matcher matcher(catalog.index, params, QueryParams());
+  const Matcher matcher(catalog.index, params, QueryParams::Streaming());
   // 60 s: 10 s talk, 40 s of a catalogued track, 10 s talk.
   static const std::vector<float> stream = [&catalog] {
     std::vector<float> pcm = test_audio::SpeechLike(1, 10.0);
@@ -255,7 +255,7 @@ void BM_StreamRecognizerReal(benchmark::State& state, std::string catalog_dir,
   }
   const FingerprintParams& params = (*catalog)->params();
   const auto snapshot = (*catalog)->Snapshot();
-  const Matcher matcher(*snapshot, params, QueryParams());
+  const Matcher matcher(*snapshot, params, QueryParams::Streaming());
   const size_t chunk = static_cast<size_t>(params.sample_rate) / 10;
   const double seconds = static_cast<double>(pcm.size()) / params.sample_rate;
 

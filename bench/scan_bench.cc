@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto snapshot = (*catalog)->Snapshot();
-  recognition::Matcher matcher(*snapshot, (*catalog)->params(), recognition::QueryParams{});
+  recognition::Matcher matcher(*snapshot, (*catalog)->params(), recognition::QueryParams::Streaming());
 
   // Baseline: decode only, same file, same output format.
   media::AudioDecodeOptions decode;

@@ -202,7 +202,8 @@ Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const f
     return response;
   }
 
-  recognition::StreamRecognizer recognizer(matcher, options.stream);
+  const recognition::Matcher stream_matcher(*snapshot, params, options.stream_query);
+  recognition::StreamRecognizer recognizer(stream_matcher, options.stream);
   std::vector<recognition::StreamEvent> events;
   constexpr size_t kChunk = 8192;
   for (size_t i = 0; i < pcm.size(); i += kChunk) {
@@ -410,7 +411,7 @@ Status FollowInput(const Catalog& catalog, const std::string& input, bool realti
   const recognition::FingerprintParams& params = catalog.params();
   const auto snapshot = catalog.Snapshot();
   if (auto s = RequireTracks(catalog, *snapshot); !s) return std::unexpected(s.error());
-  recognition::Matcher matcher(*snapshot, params, options.query);
+  recognition::Matcher matcher(*snapshot, params, options.stream_query);
   recognition::StreamRecognizer recognizer(matcher, options.stream);
   media::AudioDecodeOptions decode;
   decode.sample_rate = params.sample_rate;

@@ -30,7 +30,10 @@ namespace earshot::catalog {
 struct IdentifyOptions {
   double clip_max_seconds = 30.0;  // longer recordings are followed as streams
   size_t max_matches = 10;         // per clip
-  recognition::QueryParams query;
+  recognition::QueryParams query;  // clips
+  // Recordings longer than clip_max_seconds and FollowInput (the streaming
+  // recogniser).
+  recognition::QueryParams stream_query = recognition::QueryParams::Streaming();
   recognition::StreamParams stream;
 };
 

@@ -309,7 +309,7 @@ int RunIdentify(const std::string& catalog_dir, const IdentifyArgs& args) {
     return kExitSetup;
   }
   catalog::IdentifyOptions options;
-  if (args.min_score) options.query.min_score = *args.min_score;
+  if (args.min_score) options.query.min_score = options.stream_query.min_score = *args.min_score;
   const int indent = args.pretty ? 2 : -1;
 
   if (!args.follow.empty() && !args.inputs.empty()) {

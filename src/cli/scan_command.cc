@@ -185,7 +185,7 @@ int RunScan(const std::string& catalog_dir, const ScanArgs& args) {
     return kExitSetup;
   }
   for (scan::ScanOptions& o : streams) o.video_index = has_video ? video_index : nullptr;
-  recognition::Matcher matcher(*snapshot, (*catalog)->params(), recognition::QueryParams{});
+  recognition::Matcher matcher(*snapshot, (*catalog)->params(), recognition::QueryParams::Streaming());
 
   delivery::InitHttpClient();
   std::vector<std::unique_ptr<delivery::ResultSink>> sinks;

@@ -20,7 +20,7 @@ struct MatcherBundle {
   std::shared_ptr<const recognition::IndexReader> snapshot;
   recognition::Matcher matcher;
   MatcherBundle(std::shared_ptr<const recognition::IndexReader> s, const recognition::FingerprintParams& p)
-      : snapshot(std::move(s)), matcher(*snapshot, p, recognition::QueryParams{}) {}
+      : snapshot(std::move(s)), matcher(*snapshot, p, recognition::QueryParams::Streaming()) {}
 };
 
 std::string WorkerId() {

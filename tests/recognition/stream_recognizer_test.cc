@@ -99,7 +99,7 @@ const Scenario& TestStream() {
 // The events of TestStream() pushed in chunks of 8000 samples, computed once.
 const std::vector<StreamEvent>& TestStreamEvents() {
   static const std::vector<StreamEvent> events = [] {
-    const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams());
+    const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams::Streaming());
     return Recognize(matcher, TestStream().pcm, 8000);
   }();
   return events;
@@ -204,7 +204,7 @@ TEST(StreamRecognizerTest, EventsOfEachMatchAreStartedOngoingEnded) {
 // (LongRecordingReportsOnlyTheCataloguedStretch).
 
 TEST(StreamRecognizerTest, ReportsNothingForTalkNoiseAndSilence) {
-  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams());
+  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams::Streaming());
   std::vector<float> pcm = test_audio::SpeechLike(40, 30.0);
   test_audio::Append(pcm, test_audio::WhiteNoise(41, 20 * 8000, 0.1));
   test_audio::Append(pcm, test_audio::MixAtSnr(test_audio::SpeechLike(42, 20.0),
@@ -215,7 +215,7 @@ TEST(StreamRecognizerTest, ReportsNothingForTalkNoiseAndSilence) {
 
 TEST(StreamRecognizerTest, ChunkSizeDoesNotChangeTheEvents) {
   const Scenario& s = TestStream();
-  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams());
+  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams::Streaming());
   const std::vector<StreamEvent>& reference = TestStreamEvents();
   ASSERT_FALSE(reference.empty());
   const auto same = [](const std::vector<StreamEvent>& x, const std::vector<StreamEvent>& y) {
@@ -238,7 +238,7 @@ TEST(StreamRecognizerTest, ChunkSizeDoesNotChangeTheEvents) {
 
 TEST(StreamRecognizerTest, FinishEndsRunningMatches) {
   const Catalog& catalog = SharedCatalog();
-  const Matcher matcher(catalog.index, FingerprintParams(), QueryParams());
+  const Matcher matcher(catalog.index, FingerprintParams(), QueryParams::Streaming());
   const TrackId track = catalog.first_id + 6;
   // The stream stops in the middle of the track.
   std::vector<float> pcm = test_audio::WhiteNoise(50, 10 * 8000, 0.05);
@@ -287,7 +287,7 @@ TEST(StreamRecognizerTest, FinishEndsRunningMatches) {
 TEST(StreamRecognizerTest, StateStaysBoundedOnHoursOfNoise) {
   // 30 minutes of noise (5 under sanitizers, which are ~20x slower): heap in
   // use and time per second of audio must not grow once the window is full.
-  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams());
+  const Matcher matcher(SharedCatalog().index, FingerprintParams(), QueryParams::Streaming());
   StreamRecognizer recognizer(matcher, StreamParams());
   const int minutes = kSanitized ? 5 : 30;
   const int warmup_seconds = 60;

@@ -99,7 +99,7 @@ class VideoScanTest : public ::testing::Test {
   // Scans `input` as stream `stream_id` with the catalog's video references.
   Outcome Scan(const std::string& input, const std::string& stream_id, double thumbnail_every_s = 0) {
     auto snapshot = catalog_->Snapshot();
-    recognition::Matcher matcher(*snapshot, catalog_->params(), recognition::QueryParams{});
+    recognition::Matcher matcher(*snapshot, catalog_->params(), recognition::QueryParams::Streaming());
     const fs::path results = dir_->path() / ("results-" + stream_id);
     ScanShared shared{catalog_, &matcher, results, nullptr};
     Outcome out;

@@ -92,7 +92,7 @@ class ScanWorkersTest : public ::testing::Test {
     catalog_ = std::move(*catalog);
     snapshot_ = catalog_->Snapshot();
     matcher_ = std::make_unique<recognition::Matcher>(*snapshot_, catalog_->params(),
-                                                      recognition::QueryParams{});
+                                                      recognition::QueryParams::Streaming());
     queue::QueueOptions qopts;
     qopts.backoff.base = 10ms;  // retries come quickly
     auto queue = queue::OpenJobQueue("sqlite::memory:", qopts);
