@@ -1,7 +1,6 @@
 #include "catalog/catalog.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>

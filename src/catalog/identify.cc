@@ -178,13 +178,13 @@ Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const f
   const recognition::FingerprintParams& params = catalog.params();
   const auto snapshot = catalog.Snapshot();
   if (auto s = RequireTracks(catalog, *snapshot); !s) return std::unexpected(s.error());
-  recognition::Matcher matcher(*snapshot, params, options.query);
   IdentifyResponse response;
   response.duration_s = static_cast<double>(pcm.size()) / params.sample_rate;
   EntryCache entries(catalog);
   const double hop = params.hop_seconds();
 
   if (response.duration_s <= options.clip_max_seconds) {
+    const recognition::Matcher matcher(*snapshot, params, options.query);
     const auto peaks = recognition::ExtractPeaks(pcm, params, options.query.query_peaks_per_band);
     for (const recognition::MatchResult& r : matcher.Match(peaks, options.max_matches)) {
       const store::CatalogEntry* entry = entries.Find(r.track);
@@ -202,8 +202,8 @@ Result<IdentifyResponse> IdentifyAudio(const Catalog& catalog, std::span<const f
     return response;
   }
 
-  const recognition::Matcher stream_matcher(*snapshot, params, options.stream_query);
-  recognition::StreamRecognizer recognizer(stream_matcher, options.stream);
+  const recognition::Matcher matcher(*snapshot, params, options.stream_query);
+  recognition::StreamRecognizer recognizer(matcher, options.stream);
   std::vector<recognition::StreamEvent> events;
   constexpr size_t kChunk = 8192;
   for (size_t i = 0; i < pcm.size(); i += kChunk) {

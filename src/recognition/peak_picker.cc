@@ -69,9 +69,9 @@ void PeakPicker::PushFrame(uint32_t frame, std::span<const float> log_power,
     }
 #endif
     for (; b + 1 < bins_; ++b) pair[b] = std::max(p[b], p[b + 1]);
-    // quad[b] = max(pair[b], pair[b + 2]), in place: each step reads pair
-    // values at b + 2.. before any of them is overwritten (a vector step
-    // stores b..b+3 after loading b+2..b+5; the next step loads from b+6).
+    // quad[b] = max(pair[b], pair[b + 2]), in place: a step loads pair at
+    // b..b+5 and stores quad at b..b+3, so the next step (loads from b+4)
+    // still reads pair values, as the scalar loop does.
     float* quad = max4_.data();
     b = 0;
 #if defined(__SSE2__)

@@ -282,6 +282,24 @@ TEST_F(CatalogTest, AddAssignsIdsStoresMetadataAndDefaultsTitleToStem) {
 // an ISRC given as "gb-aaa-24-00001" Add returns isrc "gb-aaa-24-00001" while
 // the catalog stores (and Get returns) "GBAAA2400001". catalog.h promises
 // "the stored entry".
+TEST_F(CatalogTest, IdsFollowTheItemsOrderEvenWhenLaterItemsFinishFirst) {
+  // Two jobs: one decodes the 95 s track while the other gets through the
+  // three 8 s clips, so those finish first; their ids still come after it.
+  auto catalog = OpenWritable(NewDir("order"));
+  ASSERT_TRUE(catalog);
+  const std::vector<AddItem> items = {Item(Track("love_theme")), Item(Media("sad_15_8.wav")),
+                                      Item(Media("transience_10_8.wav")),
+                                      Item(Media("main_menu_20_8.wav"))};
+  const std::vector<store::CatalogEntry> entries = AddAll(*catalog, items);
+  ASSERT_EQ(entries.size(), items.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].source, items[i].path.string());
+    if (i > 0) {
+      EXPECT_LT(entries[i - 1].id, entries[i].id) << "item " << i;
+    }
+  }
+}
+
 TEST_F(CatalogTest, AddReturnsTheEntryAsStored) {
   auto catalog = OpenWritable(NewDir("add_normalised"));
   ASSERT_TRUE(catalog);
