@@ -445,7 +445,7 @@ int RunCli(int argc, char** argv) {
   id_cmd->add_option("-j,--jobs", ident.jobs, "files identified in parallel")->capture_default_str()->check(CLI::Range(1, 64));
   id_cmd->add_option("--min-score", ident.min_score,
                      "report matches scoring at least this (default " +
-                         FormatNumber(recognition::QueryParams{}.min_score) + "; unrelated audio scores about 2.5)");
+                         FormatNumber(recognition::QueryParams{}.min_score) + "; unrelated audio scores about 1)");
 
   ScanArgs scan_args;
   auto* scan_cmd = app.add_subcommand(

@@ -10,8 +10,11 @@
 //     then every query peak is checked against the track's peak map under
 //     that alignment, for each pitch shift in the range searched. The score
 //     is a z-score of the peak coincidences over what chance alignment of
-//     the same peaks would give (from the reference's peak density per
-//     frequency row). A search over scales, offsets and pitch shifts finds
+//     the same peaks would give: from the reference's peak density per
+//     frequency row around the aligned time or, where larger, the share of
+//     the aligned frame's own cells set around the peak's frequency (a drum
+//     hit sets cells across the spectrum, so landing on one says little
+//     about the music). A search over scales, offsets and pitch shifts finds
 //     some coincidences in any music, so the same search is also run at
 //     offsets where the query cannot match, and the score is the excess
 //     over that: about 0 for unrelated audio whatever its length or style,
