@@ -11,7 +11,8 @@ bash scripts/build.sh release
 echo "== tests (release): everything but the end-to-end tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)" -LE e2e --timeout 600
 # The end-to-end tests spend most of their time waiting on real-time streams
-# and servers (about half a core each), so twice as many run at once.
+# and servers (four at a time used about one core in all here), so twice as
+# many run at once.
 echo "== tests (release): end-to-end"
 ctest --test-dir build --output-on-failure -j "$(( 2 * $(nproc) ))" -L e2e --timeout 600
 echo "== playback token fuzzer (libFuzzer + ASan + UBSan, clang 14, 25 s)"

@@ -65,7 +65,7 @@ struct QueryParams {
   float unit_jitter = 0.3f;       // tolerance for peak frequency jitter, units (1/48 octave)
   int candidates = 8;             // (track, offset) candidates verified per query
   // Matches scoring below this are "no match". Calibrated on negatives
-  // (2026-11-22): of 1,488 clips of 5-20 s (non-catalogued music of ten
+  // (2026-11-22): of 1,488 clips of 5-20 s (non-catalogued music of eight
   // Debian game-music packages, alone and under a voice, speech, room
   // noise) the best scores 4.2, of 9,622 10 and 20 s windows of 99
   // non-catalogued tracks 4.3, drum loops that used to reach 10 included
