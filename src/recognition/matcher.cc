@@ -24,6 +24,17 @@ constexpr float kPitchStepUnits = 0.5f;
 constexpr int kMaxUnits = 256;  // peak-map rows (units above min_hz)
 constexpr size_t kDensityBlock = 64;  // frames per block of the local chance estimate
 constexpr double kNullGapFrames = 125;  // gap between a query's alignment and the null alignments (2 s)
+// Stage-1 vote counting (RankCandidates) goes a group of tracks at a time,
+// with about this many votes per group: each group's table of (track, offset
+// bin) counts (16 bytes per distinct key, at most half full) then stays in
+// the per-core cache.
+constexpr size_t kVotesPerGroup = 8192;
+constexpr size_t kMaxVoteGroups = 4096;
+// Dense counting: (track, bin) cells per group (4 bytes each), and how many
+// cells per vote the dense arrays may hold in all before the hash tables
+// are cheaper (the arrays are cleared and scanned whole).
+constexpr uint64_t kDenseCellsPerGroup = 32768;
+constexpr uint64_t kDenseCellsPerVote = 8;
 
 constexpr size_t kRowWords = kMaxUnits / 64;  // 64-bit words per frame of the occupancy grid
 // The frame's own chance of a coincidence: set cells of the grid row among
@@ -208,46 +219,51 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
     ExpandQueryPair(anchor, retrieval[j], query_, params_, keys);
     anchor_frames.resize(keys.size(), static_cast<int32_t>(anchor.frame));
   });
-  // Open addressing from key to its postings' range in `found` (at most half full).
+  // Open addressing from key to the votes its first occurrence made (at
+  // most half full). A repeated key copies those votes with its own anchor
+  // frame; a new key's postings go through a small buffer that stays in
+  // the cache, straight into votes.
   size_t table_size = 16;
   while (table_size < 2 * keys.size()) table_size *= 2;
   constexpr uint32_t kFree = std::numeric_limits<uint32_t>::max();
   std::vector<uint32_t> slots(table_size, kFree);  // index into `ranges`
   struct Range {
     HashKey key;
-    uint32_t begin, end;
+    size_t begin, end;  // in `votes`
   };
   std::vector<Range> ranges;
-  std::vector<Posting> found;
-  found.reserve(keys.size() * 16);
   ranges.reserve(keys.size());
-  std::vector<uint32_t> range_of_key(keys.size());
+  thread_local std::vector<Posting> list;  // one key's postings
+  const size_t first_vote = votes.size();
+  size_t used = votes.size();  // votes holds `used` votes, then room for more
+  const auto make_room = [&votes, &used](size_t n) {
+    if (votes.size() < used + n) votes.resize(std::max({used + n, 2 * votes.size(), used + 4096}));
+    used += n;
+    return votes.data() + (used - n);
+  };
   for (size_t k = 0; k < keys.size(); ++k) {
     const HashKey key = keys[k];
+    const int32_t anchor_frame = anchor_frames[k];
     size_t slot = (uint64_t{key} * 0x9E3779B97F4A7C15ull >> 32) & (table_size - 1);
     while (slots[slot] != kFree && ranges[slots[slot]].key != key) slot = (slot + 1) & (table_size - 1);
     if (slots[slot] == kFree) {
-      const size_t begin = found.size();
-      index_.Lookup(key, found);
+      list.clear();
+      index_.Lookup(key, list);
       ++local.lookups;
       slots[slot] = static_cast<uint32_t>(ranges.size());
-      ranges.push_back({key, static_cast<uint32_t>(begin), static_cast<uint32_t>(found.size())});
-    }
-    range_of_key[k] = slots[slot];
-  }
-  size_t total = 0;
-  for (size_t k = 0; k < keys.size(); ++k) total += ranges[range_of_key[k]].end - ranges[range_of_key[k]].begin;
-  local.postings += total;
-  size_t at = votes.size();
-  votes.resize(at + total);
-  Vote* out = votes.data() + at;
-  for (size_t k = 0; k < keys.size(); ++k) {
-    const Range& r = ranges[range_of_key[k]];
-    const int32_t anchor_frame = anchor_frames[k];
-    for (uint32_t i = r.begin; i < r.end; ++i) {
-      *out++ = Vote{found[i].track, anchor_frame, static_cast<int32_t>(found[i].time)};
+      ranges.push_back({key, used, used + list.size()});
+      Vote* out = make_room(list.size());
+      for (const Posting& p : list) *out++ = Vote{p.track, anchor_frame, static_cast<int32_t>(p.time)};
+    } else {
+      const Range r = ranges[slots[slot]];
+      Vote* out = make_room(r.end - r.begin);
+      for (const Vote* v = votes.data() + r.begin; v != votes.data() + r.end; ++v) {
+        *out++ = Vote{v->track, anchor_frame, v->ref_frame};
+      }
     }
   }
+  votes.resize(used);
+  local.postings += used - first_vote;
   if (stats) {
     stats->pairs += local.pairs;
     stats->lookups += local.lookups;
@@ -267,6 +283,12 @@ void VoteCounts::Resize(size_t size) {
   slots_.assign(size, Slot{});
   mask_ = size - 1;
   used_ = 0;
+}
+
+void VoteCounts::Clear() {
+  std::fill(slots_.begin(), slots_.end(), Slot{});
+  used_ = 0;
+  total_ = 0;
 }
 
 void VoteCounts::Add(const Vote& v) {
@@ -495,7 +517,7 @@ bool Stronger(const RankedBin& a, const RankedBin& b) {
   return a.track != b.track ? a.track < b.track : a.bin < b.bin;
 }
 
-// The candidates among the bins that `for_each_bin(f)` offers as
+// The candidates among the bins that `for_each_bin(f, floor)` offers as
 // f(track, bin, count, neighbour count): at most `candidates`, strongest
 // first, one per track region (a bin within 2 of a stronger chosen bin of
 // the same track is skipped).
@@ -507,18 +529,25 @@ std::vector<RankedBin> ChooseBins(ForEachBin&& for_each_bin, size_t candidates) 
   const size_t keep = candidates * 8;
   std::vector<RankedBin> strongest;
   strongest.reserve(keep);
-  for_each_bin([&](TrackId track, int64_t bin, uint32_t count, uint32_t neighbour) {
-    const RankedBin c{track, bin, count + neighbour};
-    if (c.strength < 3 || keep == 0) return;
-    if (strongest.size() < keep) {
-      strongest.push_back(c);
-      std::push_heap(strongest.begin(), strongest.end(), Stronger);
-    } else if (Stronger(c, strongest.front())) {
-      std::pop_heap(strongest.begin(), strongest.end(), Stronger);
-      strongest.back() = c;
-      std::push_heap(strongest.begin(), strongest.end(), Stronger);
-    }
-  });
+  // The least strength a bin needs to be kept now: callers may skip weaker
+  // bins without offering them.
+  const auto floor = [&]() -> uint32_t {
+    return strongest.size() < keep ? 3 : std::max<uint32_t>(3, strongest.front().strength);
+  };
+  for_each_bin(
+      [&](TrackId track, int64_t bin, uint32_t count, uint32_t neighbour) {
+        const RankedBin c{track, bin, count + neighbour};
+        if (c.strength < 3 || keep == 0) return;
+        if (strongest.size() < keep) {
+          strongest.push_back(c);
+          std::push_heap(strongest.begin(), strongest.end(), Stronger);
+        } else if (Stronger(c, strongest.front())) {
+          std::pop_heap(strongest.begin(), strongest.end(), Stronger);
+          strongest.back() = c;
+          std::push_heap(strongest.begin(), strongest.end(), Stronger);
+        }
+      },
+      floor);
   std::sort(strongest.begin(), strongest.end(), Stronger);
   // Keep the best bin per track region: skip candidates next to a better one.
   std::vector<RankedBin> chosen;
@@ -544,26 +573,116 @@ std::vector<Candidate> EmptyCandidates(const std::vector<RankedBin>& chosen) {
 }  // namespace
 
 std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) const {
+  // Votes are counted a group of tracks at a time (tracks whose ids share
+  // their low bits), each group in a table small enough for the per-core
+  // cache: one table for all of a large catalog's (track, offset bin) keys
+  // outgrows the caches, and then every vote counted is a cache miss. A
+  // counting sort by group comes first (two sequential passes). Where the
+  // votes' tracks and offsets span a range not much larger than the votes
+  // themselves, a group's table is a dense array of counts per (track, bin),
+  // else a hash table. The bins offered to ChooseBins, and so the
+  // candidates, are the same in any order (Stronger is a total order).
+  TrackId max_track = 0;
+  int64_t min_bin = 0, max_bin = 0;
+  if (!votes.empty()) {
+    min_bin = max_bin = OffsetBin(votes[0].ref_frame - votes[0].query_frame);
+    for (const Vote& v : votes) {
+      max_track = std::max(max_track, v.track);
+      const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
+      min_bin = std::min(min_bin, bin);
+      max_bin = std::max(max_bin, bin);
+    }
+  }
+  const uint64_t span = static_cast<uint64_t>(max_bin - min_bin) + 3;  // an empty bin either side
+  const uint64_t dense_cells = (uint64_t{max_track} + 1) * span;
+  const bool dense = dense_cells <= kDenseCellsPerVote * votes.size() + kDenseCellsPerGroup;
+  const uint64_t wanted = dense ? dense_cells / kDenseCellsPerGroup : votes.size() / kVotesPerGroup;
+  const size_t groups =
+      std::bit_ceil(static_cast<size_t>(std::clamp<uint64_t>(wanted, 1, kMaxVoteGroups)));
+  const int group_shift = std::countr_zero(groups);
+  const uint32_t group_mask = static_cast<uint32_t>(groups - 1);
+
+  thread_local std::vector<Vote> grouped;
+  thread_local std::vector<uint32_t> group_start;
+  std::span<const Vote> by_group = votes;
+  group_start.assign(groups + 1, 0);
+  if (groups > 1) {
+    for (const Vote& v : votes) ++group_start[(v.track & group_mask) + 1];
+    for (size_t g = 0; g < groups; ++g) group_start[g + 1] += group_start[g];
+    grouped.resize(votes.size());
+    std::vector<uint32_t> at(group_start.begin(), group_start.end() - 1);
+    for (const Vote& v : votes) grouped[at[v.track & group_mask]++] = v;
+    by_group = grouped;
+  } else {
+    group_start[1] = static_cast<uint32_t>(votes.size());
+  }
+  auto group_votes = [&](size_t g) {
+    return by_group.subspan(group_start[g], group_start[g + 1] - group_start[g]);
+  };
+
+  thread_local std::vector<uint32_t> cells;  // dense counts of one group: (track, bin)
   VoteCounts counts;
-  for (const Vote& v : votes) counts.Add(v);
   const std::vector<RankedBin> chosen = ChooseBins(
-      [&counts](auto&& f) {
-        counts.ForEach([&](TrackId track, int64_t bin, uint32_t count) {
-          f(track, bin, count, std::max(counts.Get(track, bin - 1), counts.Get(track, bin + 1)));
-        });
+      [&](auto&& f, auto&& floor) {
+        for (size_t g = 0; g < groups; ++g) {
+          const std::span<const Vote> group = group_votes(g);
+          if (group.empty()) continue;
+          if (!dense) {
+            counts.Clear();
+            for (const Vote& v : group) counts.Add(v);
+            counts.ForEach([&](TrackId track, int64_t bin, uint32_t count) {
+              f(track, bin, count,
+                std::max(counts.Get(track, bin - 1), counts.Get(track, bin + 1)));
+            });
+            continue;
+          }
+          const size_t rows = static_cast<size_t>(max_track >> group_shift) + 1;
+          cells.assign(rows * span, 0);
+          for (const Vote& v : group) {
+            const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
+            ++cells[static_cast<size_t>(v.track >> group_shift) * span +
+                    static_cast<size_t>(bin - min_bin + 1)];
+          }
+          // Most cells are empty or too weak to be kept: runs of kScanRun
+          // cells are tested at once (a loop the compiler vectorises) and
+          // only runs holding a bin strong enough are looked at one by one.
+          constexpr size_t kScanRun = 16;
+          for (size_t row = 0; row < rows; ++row) {
+            const uint32_t* c = cells.data() + row * span;
+            const TrackId track = static_cast<TrackId>((row << group_shift) | g);
+            for (size_t run = 1; run + 1 < span; run += kScanRun) {
+              const size_t end = std::min(run + kScanRun, span - 1);
+              const uint32_t least = floor();
+              uint32_t any = 0;
+              for (size_t i = run; i < end; ++i) {
+                any |= static_cast<uint32_t>(c[i] != 0) &
+                       static_cast<uint32_t>(c[i] + std::max(c[i - 1], c[i + 1]) >= least);
+              }
+              if (any == 0) continue;
+              for (size_t i = run; i < end; ++i) {
+                if (c[i] != 0)
+                  f(track, static_cast<int64_t>(i) - 1 + min_bin, c[i],
+                    std::max(c[i - 1], c[i + 1]));
+              }
+            }
+          }
+        }
       },
       static_cast<size_t>(std::max(0, query_.candidates)));
-  // Gather each chosen candidate's votes (its bin +-2).
+  // Gather each chosen candidate's votes (its bin +-2) from its group.
   std::vector<Candidate> out = EmptyCandidates(chosen);
-  // Most votes belong to tracks that were not chosen: a 64-bit mask of the
-  // chosen tracks' ids rejects nearly all of them with one test.
-  uint64_t track_mask = 0;
-  for (const RankedBin& c : chosen) track_mask |= uint64_t{1} << (c.track & 63);
-  for (const Vote& v : votes) {
-    if (!(track_mask & (uint64_t{1} << (v.track & 63)))) continue;
-    const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
-    for (size_t k = 0; k < chosen.size(); ++k) {
-      if (chosen[k].track == v.track && std::abs(chosen[k].bin - bin) <= 2) out[k].votes.push_back(v);
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const bool group_done = std::any_of(
+        chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(k), [&](const RankedBin& c) {
+          return (c.track & group_mask) == (chosen[k].track & group_mask);
+        });
+    if (group_done) continue;
+    for (const Vote& v : group_votes(chosen[k].track & group_mask)) {
+      const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
+      for (size_t j = k; j < chosen.size(); ++j) {
+        if (chosen[j].track == v.track && std::abs(chosen[j].bin - bin) <= 2)
+          out[j].votes.push_back(v);
+      }
     }
   }
   return out;
@@ -571,7 +690,7 @@ std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) cons
 
 std::vector<Candidate> Matcher::RankWindowCandidates(const VoteWindow& window) const {
   const std::vector<RankedBin> chosen =
-      ChooseBins([&window](auto&& f) { window.ForEachBin(f); },
+      ChooseBins([&window](auto&& f, auto&&) { window.ForEachBin(f); },
                  static_cast<size_t>(std::max(0, query_.candidates)));
   std::vector<Candidate> out = EmptyCandidates(chosen);
   std::vector<VoteRegion> regions;

@@ -23,7 +23,9 @@
 // Thread safety: Match() is const and may run concurrently on one Matcher as
 // long as the IndexReader it borrows outlives it. Verification keeps its
 // working buffers per thread (tens of KB for a 10 s query; they grow with
-// the longest query a thread has verified and are reused).
+// the longest query a thread has verified and are reused), and so does the
+// ranking of stage 1 (a copy of the votes, 12 bytes each, sorted by group
+// of tracks, and one group's counts).
 #pragma once
 
 #include <cstdint>
@@ -83,6 +85,8 @@ class VoteCounts {
  public:
   VoteCounts();
   void Add(const Vote& vote);
+  // Forgets every count; keeps the table's size (for counting again).
+  void Clear();
   uint32_t Get(TrackId track, int64_t bin) const;
   uint64_t total() const { return total_; }
   // f(track, bin, count) for every key with a non-zero count.
@@ -253,7 +257,8 @@ class Matcher {
   void CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, uint32_t anchor_end,
                     std::vector<Vote>& votes, MatchStats* stats = nullptr) const;
   // Stage 1b: the best (track, offset) candidates among `votes`, at most
-  // QueryParams::candidates, strongest first.
+  // QueryParams::candidates, strongest first. Counts a group of tracks at a
+  // time so that the counts stay in the cache however large the catalog.
   std::vector<Candidate> RankCandidates(std::span<const Vote> votes) const;
   // The same for the votes of a sliding window (the same candidates as
   // RankCandidates given the window's votes; their votes in another order).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <random>
@@ -352,6 +353,107 @@ TEST(MatcherTest, RankCandidatesCountsOffsetBinsPlusTheBetterNeighbour) {
   EXPECT_EQ(all[3].strength, 3u);
   for (const Candidate& c : all) EXPECT_NE(c.track, 3u);
   EXPECT_TRUE(more.RankCandidates({}).empty());
+}
+
+// RankCandidates counts votes a group of tracks at a time, in dense arrays
+// or hash tables depending on how far the votes spread: against a plain
+// count of every (track, offset bin) in a std::map, chosen the same way
+// (strongest first, at least 3, the best candidates * 8 considered, a bin
+// within 2 of a stronger chosen bin of its track skipped).
+std::vector<Candidate> NaiveRank(const std::vector<Vote>& votes, size_t candidates) {
+  std::map<std::pair<TrackId, int64_t>, uint32_t> count;
+  const auto bin_of = [](const Vote& v) {
+    return static_cast<int64_t>(v.ref_frame - v.query_frame) >> 5;
+  };
+  for (const Vote& v : votes) ++count[{v.track, bin_of(v)}];
+  const auto at = [&count](TrackId t, int64_t b) {
+    const auto it = count.find({t, b});
+    return it == count.end() ? 0u : it->second;
+  };
+  struct Bin {
+    TrackId track;
+    int64_t bin;
+    uint32_t strength;
+  };
+  std::vector<Bin> bins;
+  for (const auto& [key, n] : count) {
+    const uint32_t strength =
+        n + std::max(at(key.first, key.second - 1), at(key.first, key.second + 1));
+    if (strength >= 3) bins.push_back({key.first, key.second, strength});
+  }
+  std::sort(bins.begin(), bins.end(), [](const Bin& a, const Bin& b) {
+    return std::tie(b.strength, a.track, a.bin) < std::tie(a.strength, b.track, b.bin);
+  });
+  if (bins.size() > candidates * 8) bins.resize(candidates * 8);
+  std::vector<Bin> chosen;
+  for (const Bin& b : bins) {
+    if (chosen.size() == candidates) break;
+    if (std::none_of(chosen.begin(), chosen.end(), [&](const Bin& c) {
+          return c.track == b.track && std::abs(c.bin - b.bin) <= 2;
+        })) {
+      chosen.push_back(b);
+    }
+  }
+  std::vector<Candidate> out(chosen.size());
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    out[k].track = chosen[k].track;
+    out[k].strength = chosen[k].strength;
+    for (const Vote& v : votes) {
+      if (v.track == chosen[k].track && std::abs(bin_of(v) - chosen[k].bin) <= 2)
+        out[k].votes.push_back(v);
+    }
+  }
+  return out;
+}
+
+TEST(MatcherTest, RankCandidatesAgreesWithANaiveCountWhateverTheCatalogSize) {
+  MemoryIndex empty;
+  QueryParams query;
+  query.candidates = 8;
+  const Matcher matcher(empty, FingerprintParams(), query);
+  struct Case {
+    const char* what;
+    TrackId tracks;      // track ids 1..tracks
+    int32_t ref_frames;  // reference frames spread over 0..ref_frames,
+    int32_t far_frames;  // and one noise vote in 100 over 0..far_frames
+    size_t votes;
+  };
+  const Case cases[] = {
+      {"few votes, one group", 30, 8000, 8000, 3000},
+      {"many tracks, short spread: dense groups", 5000, 16000, 16000, 400000},
+      {"a track hours long: hash-table groups", 300, 16000, 2000000, 300000},
+  };
+  std::mt19937 rng(21);
+  for (const Case& c : cases) {
+    std::vector<Vote> votes;
+    for (size_t i = 0; i < c.votes; ++i) {
+      Vote v;
+      v.query_frame = static_cast<int32_t>(rng() % 625);
+      if (i % 5 == 0) {  // three true matches among the noise
+        v.track = std::array<TrackId, 3>{7, c.tracks / 2, c.tracks}[rng() % 3];
+        v.ref_frame = v.query_frame + 3000 + static_cast<int32_t>(v.track % 7) * 100 +
+                      static_cast<int32_t>(rng() % 48);  // over two offset bins
+      } else {
+        v.track = 1 + static_cast<TrackId>(rng() % c.tracks);
+        const int32_t spread = i % 100 == 1 ? c.far_frames : c.ref_frames;
+        v.ref_frame = static_cast<int32_t>(rng() % static_cast<uint32_t>(spread));
+      }
+      votes.push_back(v);
+    }
+    const std::vector<Candidate> expected = NaiveRank(votes, 8);
+    const std::vector<Candidate> got = matcher.RankCandidates(votes);
+    ASSERT_EQ(got.size(), expected.size()) << c.what;
+    ASSERT_GE(got.size(), 3u) << c.what;
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_EQ(got[k].track, expected[k].track) << c.what << ", candidate " << k;
+      EXPECT_EQ(got[k].strength, expected[k].strength) << c.what << ", candidate " << k;
+      ASSERT_EQ(got[k].votes.size(), expected[k].votes.size()) << c.what << ", candidate " << k;
+      for (size_t i = 0; i < got[k].votes.size(); ++i) {  // in the order given
+        EXPECT_EQ(got[k].votes[i].query_frame, expected[k].votes[i].query_frame) << c.what;
+        EXPECT_EQ(got[k].votes[i].ref_frame, expected[k].votes[i].ref_frame) << c.what;
+      }
+    }
+  }
 }
 
 // The fast path (hash index lookups) against a naive reference: every query
