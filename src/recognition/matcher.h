@@ -77,9 +77,10 @@ struct Candidate {
   std::vector<Vote> votes;
 };
 
-// Votes counted per (track, offset bin), built once for a query (VoteWindow
-// is the sliding-window counterpart). Open addressing with linear probing;
-// holds one slot per distinct key seen.
+// Votes counted per (track, offset bin): RankCandidates counts one group of
+// tracks of a query in it at a time, where a dense array would be too large
+// (VoteWindow is the sliding-window counterpart). Open addressing with
+// linear probing; holds one slot per distinct key seen since the last Clear.
 // Thread safety: one thread at a time.
 class VoteCounts {
  public:
