@@ -33,7 +33,7 @@ constexpr size_t kMaxVoteGroups = 4096;
 // Dense counting: (track, bin) cells per group (4 bytes each), and how many
 // cells per vote the dense arrays may hold in all before the hash tables
 // are cheaper (the arrays are cleared and scanned whole).
-constexpr uint64_t kDenseCellsPerGroup = 32768;
+constexpr uint64_t kDenseCellsPerGroup = 65536;  // 256 KB: half the per-core L2 here
 constexpr uint64_t kDenseCellsPerVote = 8;
 
 constexpr size_t kRowWords = kMaxUnits / 64;  // 64-bit words per frame of the occupancy grid
@@ -235,11 +235,12 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
   ranges.reserve(keys.size());
   thread_local std::vector<Posting> list;  // one key's postings
   const size_t first_vote = votes.size();
-  size_t used = votes.size();  // votes holds `used` votes, then room for more
-  const auto make_room = [&votes, &used](size_t n) {
-    if (votes.size() < used + n) votes.resize(std::max({used + n, 2 * votes.size(), used + 4096}));
-    used += n;
-    return votes.data() + (used - n);
+  // Room for n more votes (push_back then never reallocates, and votes
+  // already made may be read while appending).
+  const auto make_room = [&votes](size_t n) {
+    if (votes.capacity() < votes.size() + n) {
+      votes.reserve(std::max({votes.size() + n, 2 * votes.capacity(), size_t{4096}}));
+    }
   };
   for (size_t k = 0; k < keys.size(); ++k) {
     const HashKey key = keys[k];
@@ -251,19 +252,20 @@ void Matcher::CollectVotes(std::span<const Peak> peaks, uint32_t anchor_begin, u
       index_.Lookup(key, list);
       ++local.lookups;
       slots[slot] = static_cast<uint32_t>(ranges.size());
-      ranges.push_back({key, used, used + list.size()});
-      Vote* out = make_room(list.size());
-      for (const Posting& p : list) *out++ = Vote{p.track, anchor_frame, static_cast<int32_t>(p.time)};
+      ranges.push_back({key, votes.size(), votes.size() + list.size()});
+      make_room(list.size());
+      for (const Posting& p : list) {
+        votes.push_back(Vote{p.track, anchor_frame, static_cast<int32_t>(p.time)});
+      }
     } else {
       const Range r = ranges[slots[slot]];
-      Vote* out = make_room(r.end - r.begin);
-      for (const Vote* v = votes.data() + r.begin; v != votes.data() + r.end; ++v) {
-        *out++ = Vote{v->track, anchor_frame, v->ref_frame};
+      make_room(r.end - r.begin);
+      for (size_t i = r.begin; i < r.end; ++i) {
+        votes.push_back(Vote{votes[i].track, anchor_frame, votes[i].ref_frame});
       }
     }
   }
-  votes.resize(used);
-  local.postings += used - first_vote;
+  local.postings += votes.size() - first_vote;
   if (stats) {
     stats->pairs += local.pairs;
     stats->lookups += local.lookups;
@@ -677,7 +679,17 @@ std::vector<Candidate> Matcher::RankCandidates(std::span<const Vote> votes) cons
           return (c.track & group_mask) == (chosen[k].track & group_mask);
         });
     if (group_done) continue;
+    // Most of a group's votes belong to tracks that were not chosen: a
+    // 64-bit mask of the chosen tracks of the group rejects nearly all of
+    // them with one test.
+    uint64_t track_mask = 0;
+    for (size_t j = k; j < chosen.size(); ++j) {
+      if ((chosen[j].track & group_mask) == (chosen[k].track & group_mask)) {
+        track_mask |= uint64_t{1} << ((chosen[j].track >> group_shift) & 63);
+      }
+    }
     for (const Vote& v : group_votes(chosen[k].track & group_mask)) {
+      if (!(track_mask & (uint64_t{1} << ((v.track >> group_shift) & 63)))) continue;
       const int64_t bin = OffsetBin(v.ref_frame - v.query_frame);
       for (size_t j = k; j < chosen.size(); ++j) {
         if (chosen[j].track == v.track && std::abs(chosen[j].bin - bin) <= 2)
